@@ -1,0 +1,139 @@
+"""Schema contracts: one pandera DataFrameModel per warehouse table.
+
+Money arrives here as float64 (the check reads DECIMAL columns as DOUBLE): contracts check shape
+and allowed values; exact money conservation is checked separately, in SQL, to the cent.
+"""
+
+
+from typing import Annotated
+
+import pandas as pd
+import pandera.pandas as pa
+from pandera.typing import Series
+
+from finops_assets.lib.focus import (
+    CHARGE_CATEGORIES,
+    CHARGE_CLASSES,
+    CHARGE_FREQUENCIES,
+    COMMITMENT_DISCOUNT_CATEGORIES,
+    COMMITMENT_DISCOUNT_STATUSES,
+    SERVICE_CATEGORIES,
+)
+from finops_assets.lib.focus_load import ISO_CURRENCIES
+from finops_assets.lib.rules import UNKNOWN, UNTAGGED
+
+UtcTimestamp = Annotated[pd.DatetimeTZDtype, "ns", "UTC"]
+
+
+class _Lineage(pa.DataFrameModel):
+    charge_date: Series[pd.Timestamp] = pa.Field(nullable=False)
+    x_DeliveryId: Series[str] = pa.Field(nullable=False, str_length={"min_value": 1})
+    x_SourceFile: Series[str] = pa.Field(nullable=False, str_length={"min_value": 1})
+
+    class Config:
+        coerce = True
+        strict = False
+
+
+class RawFocus(_Lineage):
+    """raw.focus: the day's rows from the newest complete FOCUS delivery, typed."""
+
+    BilledCost: Series[float] = pa.Field(nullable=False)
+    EffectiveCost: Series[float] = pa.Field(nullable=False)
+    # FOCUS requires these, but real producers leave them empty (kept as delivered, counted).
+    ListCost: Series[float] = pa.Field(nullable=True)
+    ContractedCost: Series[float] = pa.Field(nullable=True)
+    BillingAccountId: Series[str] = pa.Field(nullable=False)
+    BillingCurrency: Series[str] = pa.Field(nullable=False, isin=ISO_CURRENCIES)
+    ChargeCategory: Series[str] = pa.Field(nullable=False, isin=CHARGE_CATEGORIES)
+    ChargePeriodStart: Series[UtcTimestamp] = pa.Field(nullable=False)
+    ChargePeriodEnd: Series[UtcTimestamp] = pa.Field(nullable=False)
+    BillingPeriodStart: Series[UtcTimestamp] = pa.Field(nullable=False)
+    BillingPeriodEnd: Series[UtcTimestamp] = pa.Field(nullable=False)
+    ProviderName: Series[str] = pa.Field(nullable=False)
+    PublisherName: Series[str] = pa.Field(nullable=True)
+    InvoiceIssuerName: Series[str] = pa.Field(nullable=True)
+    ServiceName: Series[str] = pa.Field(nullable=True)
+    ServiceCategory: Series[str] = pa.Field(nullable=True)
+
+    @pa.dataframe_check(error="ChargePeriodEnd must be after ChargePeriodStart (periods are [start, end))")
+    def charge_period_is_ordered(cls, df: pd.DataFrame) -> Series[bool]:
+        return df["ChargePeriodEnd"] > df["ChargePeriodStart"]
+
+    @pa.dataframe_check(error="charge_date must be the UTC date of ChargePeriodStart")
+    def partition_matches_charge_start(cls, df: pd.DataFrame) -> Series[bool]:
+        return df["ChargePeriodStart"].dt.tz_convert("UTC").dt.normalize().dt.tz_localize(None) == df[
+            "charge_date"
+        ]
+
+
+class CostFacts(RawFocus):
+    """core.cost_facts: FOCUS 1.2 charges with lineage; allowed values enforced."""
+
+    ServiceCategory: Series[str] = pa.Field(nullable=True, isin=SERVICE_CATEGORIES)
+    ChargeClass: Series[str] = pa.Field(nullable=True, isin=CHARGE_CLASSES)
+    ChargeFrequency: Series[str] = pa.Field(nullable=True, isin=CHARGE_FREQUENCIES)
+    CommitmentDiscountId: Series[str] = pa.Field(nullable=True)
+    CommitmentDiscountStatus: Series[str] = pa.Field(nullable=True, isin=COMMITMENT_DISCOUNT_STATUSES)
+    CommitmentDiscountCategory: Series[str] = pa.Field(
+        nullable=True, isin=COMMITMENT_DISCOUNT_CATEGORIES
+    )
+    Tags: Series[str] = pa.Field(nullable=False, str_startswith="{")
+
+    @pa.dataframe_check(
+        error="CommitmentDiscountStatus is null when CommitmentDiscountId is null, and set on "
+        "every Usage row that has a CommitmentDiscountId (FOCUS 1.2)"
+    )
+    def commitment_status_follows_id(cls, df: pd.DataFrame) -> Series[bool]:
+        has_id = df["CommitmentDiscountId"].notna()
+        has_status = df["CommitmentDiscountStatus"].notna()
+        usage = df["ChargeCategory"] == "Usage"
+        return (has_id | ~has_status) & ~(has_id & usage & ~has_status)
+
+
+class DailyCostByTeam(_Lineage):
+    """mart.daily_cost_by_team: cost per day, provider, currency, owner and service category."""
+
+    ProviderName: Series[str] = pa.Field(nullable=False)
+    BillingCurrency: Series[str] = pa.Field(nullable=False, isin=ISO_CURRENCIES)
+    department: Series[str] = pa.Field(nullable=False, str_length={"min_value": 1})
+    team: Series[str] = pa.Field(nullable=False, str_length={"min_value": 1})
+    environment: Series[str] = pa.Field(nullable=False, str_length={"min_value": 1})
+    cost_center: Series[str] = pa.Field(nullable=False, str_length={"min_value": 1})
+    ServiceCategory: Series[str] = pa.Field(nullable=False)
+    billed_cost: Series[float] = pa.Field(nullable=False)
+    effective_cost: Series[float] = pa.Field(nullable=False)
+    resource_count: Series[int] = pa.Field(ge=0)
+    row_count: Series[int] = pa.Field(gt=0)
+    untagged_rows: Series[int] = pa.Field(ge=0)
+    committed_rows: Series[int] = pa.Field(ge=0)
+
+    @pa.dataframe_check(error="untagged_rows and committed_rows cannot exceed row_count")
+    def counts_within_rows(cls, df: pd.DataFrame) -> Series[bool]:
+        return (df["untagged_rows"] <= df["row_count"]) & (df["committed_rows"] <= df["row_count"])
+
+    @pa.dataframe_check(error="a row without an owner tag must be in the untagged team")
+    def untagged_rows_have_sentinel(cls, df: pd.DataFrame) -> Series[bool]:
+        # Until allocation (core/allocated_costs) assigns owners, the team comes from tags only.
+        return (df["untagged_rows"] == 0) | (df["team"] == UNTAGGED)
+
+
+class UntaggedSpend(_Lineage):
+    """mart.untagged_spend: per day, provider and currency, cost without an owner tag."""
+
+    ProviderName: Series[str] = pa.Field(nullable=False)
+    BillingCurrency: Series[str] = pa.Field(nullable=False, isin=ISO_CURRENCIES)
+    untagged_billed_cost: Series[float] = pa.Field(nullable=False)
+    untagged_effective_cost: Series[float] = pa.Field(nullable=False)
+    total_billed_cost: Series[float] = pa.Field(nullable=False)
+    total_effective_cost: Series[float] = pa.Field(nullable=False)
+    untagged_rows: Series[int] = pa.Field(ge=0)
+    total_rows: Series[int] = pa.Field(gt=0)
+    untagged_pct: Series[float] = pa.Field(nullable=True)
+
+    @pa.dataframe_check(error="untagged_rows cannot exceed total_rows")
+    def untagged_within_total(cls, df: pd.DataFrame) -> Series[bool]:
+        return df["untagged_rows"] <= df["total_rows"]
+
+
+SENTINELS = (UNTAGGED, UNKNOWN)

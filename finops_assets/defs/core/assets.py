@@ -1,0 +1,48 @@
+"""core/cost_facts: one row per charge in FOCUS 1.2 columns, whatever the source."""
+
+
+import dagster as dg
+import duckdb
+
+from finops_assets.contracts.checks import WAREHOUSE_POOL, partition_window
+from finops_assets.lib.deliveries import DeliveryError
+from finops_assets.lib.facts import cost_facts_sql, invalid_tags_sql
+from finops_assets.metadata import add_daily_money_metadata, days_between
+from finops_assets.partitions import daily_partitions
+from finops_assets.resources.warehouse import Warehouse
+
+COST_FACTS_TABLE = "core.cost_facts"
+FACT_SOURCES = ("raw.focus",)
+
+
+@dg.asset(
+    key=["core", "cost_facts"],
+    group_name="core",
+    kinds={"duckdb"},
+    deps=[dg.AssetKey(["raw", "focus"])],
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    pool=WAREHOUSE_POOL,
+    description=(
+        "Every charge of the day in FOCUS 1.2 columns (BilledCost, EffectiveCost, ...) with Tags "
+        "as JSON and the delivery and file it came from. The base for every cost figure."
+    ),
+)
+def cost_facts(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    days = partition_window(context)
+    select_sql = "\n UNION ALL BY NAME \n".join(cost_facts_sql(t, days) for t in FACT_SOURCES)
+
+    def validate(con: duckdb.DuckDBPyConnection) -> None:
+        bad = con.execute(invalid_tags_sql(COST_FACTS_TABLE, days)).fetchall()
+        if bad:
+            raise DeliveryError(
+                "; ".join(f"{f}: column Tags is not a JSON object in {n} row(s), e.g. {s}" for f, n, s in bad)
+                + ". Fix: the producer must send Tags as a JSON object (FOCUS), e.g. "
+                '{"team": "payments"}; re-deliver the file.'
+            )
+
+    write = warehouse.replace_partitions(COST_FACTS_TABLE, select_sql, days_between(days), validate=validate)
+    add_daily_money_metadata(context, warehouse.partition_totals(COST_FACTS_TABLE, days), days)
+    return dg.MaterializeResult(
+        metadata={"rows_replaced": dg.MetadataValue.int(write.rows_deleted)}
+    )

@@ -1,0 +1,100 @@
+"""Daily marts: cost per team and untagged spend, with tag dimensions from the rules YAML."""
+
+
+import dagster as dg
+
+from finops_assets.contracts.checks import WAREHOUSE_POOL, partition_window
+from finops_assets.defs.core.assets import COST_FACTS_TABLE
+from finops_assets.lib.rollups import daily_cost_by_team_sql, untagged_spend_sql
+from finops_assets.metadata import add_daily_money_metadata, days_between
+from finops_assets.partitions import daily_partitions
+from finops_assets.resources.rules import RulesResource
+from finops_assets.resources.warehouse import Warehouse
+
+DAILY_COST_BY_TEAM_TABLE = "mart.daily_cost_by_team"
+UNTAGGED_SPEND_TABLE = "mart.untagged_spend"
+
+
+def untagged_share_by_day(warehouse: Warehouse, days) -> dict:
+    """Per day: untagged share of effective cost in %, one series per currency."""
+    rows = warehouse.query(
+        f"SELECT charge_date, BillingCurrency, sum(untagged_effective_cost), "
+        f"sum(total_effective_cost) FROM {UNTAGGED_SPEND_TABLE} "
+        "WHERE charge_date BETWEEN ? AND ? GROUP BY ALL",
+        [days[0], days[1]],
+    ).to_pylist()
+    shares: dict = {}
+    for row in rows:
+        day, currency, untagged, total = row.values()
+        if total:
+            shares.setdefault(day, {})[f"untagged_pct_{currency}"] = dg.MetadataValue.float(
+                round(float(100 * untagged / total), 2)
+            )
+    return shares
+
+
+@dg.asset(
+    key=["mart", "daily_cost_by_team"],
+    group_name="mart",
+    kinds={"duckdb"},
+    deps=[dg.AssetKey(["core", "cost_facts"])],
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    pool=WAREHOUSE_POOL,
+    description=(
+        "Billed and effective cost per day, provider, currency, department, team, environment, "
+        "cost center and service category. Owners come from resource tags via the alias table "
+        "in the rules YAML; untagged cost is kept as __untagged__."
+    ),
+)
+def daily_cost_by_team(
+    context: dg.AssetExecutionContext, warehouse: Warehouse, rules: RulesResource
+) -> dg.MaterializeResult:
+    days = partition_window(context)
+    write = warehouse.replace_partitions(
+        DAILY_COST_BY_TEAM_TABLE,
+        daily_cost_by_team_sql(rules.load(), COST_FACTS_TABLE, days),
+        days_between(days),
+    )
+    add_daily_money_metadata(
+        context,
+        warehouse.partition_totals(DAILY_COST_BY_TEAM_TABLE, days, "billed_cost", "effective_cost"),
+        days,
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "rows_written": dg.MetadataValue.int(write.rows_inserted),
+            "rules_file": dg.MetadataValue.path(rules.resolved_path()),
+        }
+    )
+
+
+@dg.asset(
+    key=["mart", "untagged_spend"],
+    group_name="mart",
+    kinds={"duckdb"},
+    deps=[dg.AssetKey(["core", "cost_facts"])],
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    pool=WAREHOUSE_POOL,
+    description=(
+        "Per day, provider and currency: cost with no owner tag, the total, and the untagged "
+        "share of effective cost in %."
+    ),
+)
+def untagged_spend(
+    context: dg.AssetExecutionContext, warehouse: Warehouse, rules: RulesResource
+) -> dg.MaterializeResult:
+    days = partition_window(context)
+    write = warehouse.replace_partitions(
+        UNTAGGED_SPEND_TABLE, untagged_spend_sql(rules.load(), COST_FACTS_TABLE, days), days_between(days)
+    )
+    add_daily_money_metadata(
+        context,
+        warehouse.partition_totals(
+            UNTAGGED_SPEND_TABLE, days, "total_billed_cost", "total_effective_cost"
+        ),
+        days,
+        extra=untagged_share_by_day(warehouse, days),
+    )
+    return dg.MaterializeResult(metadata={"rows_written": dg.MetadataValue.int(write.rows_inserted)})

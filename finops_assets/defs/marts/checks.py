@@ -1,0 +1,38 @@
+"""Checks on the marts: contracts and money conserved from core.cost_facts."""
+
+import dagster as dg
+
+from finops_assets.contracts.checks import build_contract_check
+from finops_assets.contracts.models import DailyCostByTeam, UntaggedSpend
+from finops_assets.contracts.money import build_conservation_check
+from finops_assets.defs.core.assets import COST_FACTS_TABLE
+from finops_assets.defs.marts.assets import DAILY_COST_BY_TEAM_TABLE, UNTAGGED_SPEND_TABLE
+from finops_assets.partitions import daily_partitions
+
+DAILY_COST_BY_TEAM = dg.AssetKey(["mart", "daily_cost_by_team"])
+UNTAGGED_SPEND = dg.AssetKey(["mart", "untagged_spend"])
+
+daily_cost_by_team_contract = build_contract_check(
+    DailyCostByTeam, DAILY_COST_BY_TEAM, DAILY_COST_BY_TEAM_TABLE, daily_partitions
+)
+daily_cost_by_team_conserved = build_conservation_check(
+    asset_key=DAILY_COST_BY_TEAM,
+    table=DAILY_COST_BY_TEAM_TABLE,
+    source_table=COST_FACTS_TABLE,
+    partitions_def=daily_partitions,
+    billed="billed_cost",
+    effective="effective_cost",
+    source_rows_column="row_count",
+)
+untagged_spend_contract = build_contract_check(
+    UntaggedSpend, UNTAGGED_SPEND, UNTAGGED_SPEND_TABLE, daily_partitions
+)
+untagged_spend_conserved = build_conservation_check(
+    asset_key=UNTAGGED_SPEND,
+    table=UNTAGGED_SPEND_TABLE,
+    source_table=COST_FACTS_TABLE,
+    partitions_def=daily_partitions,
+    billed="total_billed_cost",
+    effective="total_effective_cost",
+    source_rows_column="total_rows",
+)

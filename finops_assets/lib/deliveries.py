@@ -1,0 +1,227 @@
+"""FOCUS deliveries in a landing zone: which exist, which are complete, which one wins a day.
+
+Layout (DESIGN §3)::
+
+    focus/<provider>/<dataset>/billing_period=YYYY-MM/<delivery_id>/part-*.{parquet,csv,csv.gz}
+    focus/<provider>/<dataset>/billing_period=YYYY-MM/<delivery_id>/manifest.json   (written last)
+
+A delivery is complete when its manifest is present and every file it lists is there and
+non-empty. Providers rewrite whole months (DOMAIN §1), so per (provider, dataset, billing period)
+only the newest complete delivery counts; older ones stay on disk as history.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Protocol
+
+MANIFEST_NAME = "manifest.json"
+FOCUS_ROOT = "focus"
+_FOLDER = re.compile(
+    r"^focus/(?P<provider>[^/]+)/(?P<dataset>[^/]+)/"
+    r"(?:billing_period|BILLING_PERIOD)=(?P<period>\d{4}-\d{2})/(?P<delivery>[^/]+)/(?P<name>.+)$"
+)
+DATA_SUFFIXES = {".parquet": "parquet", ".csv": "csv", ".csv.gz": "csv"}
+
+
+class DeliveryError(ValueError):
+    """A delivery that claims to be complete but cannot be loaded as it is."""
+
+
+class ObjectLike(Protocol):
+    key: str
+    size: int
+    modified: datetime
+
+
+@dataclass(frozen=True)
+class DeliveryFile:
+    key: str
+    size: int
+    format: str  # "parquet" | "csv"
+
+
+@dataclass(frozen=True)
+class DeliveryFolder:
+    provider: str
+    dataset: str
+    billing_period: str
+    delivery_id: str
+    prefix: str
+    objects: tuple[ObjectLike, ...]
+
+    @property
+    def manifest_key(self) -> str:
+        return f"{self.prefix}/{MANIFEST_NAME}"
+
+    @property
+    def manifest(self) -> ObjectLike | None:
+        return next((o for o in self.objects if o.key == self.manifest_key), None)
+
+    @property
+    def stream(self) -> tuple[str, str]:
+        return (self.provider, self.dataset)
+
+
+@dataclass(frozen=True)
+class FocusDelivery:
+    provider: str
+    dataset: str
+    billing_period: str
+    delivery_id: str
+    created_at: datetime
+    files: tuple[DeliveryFile, ...]
+    prefix: str
+
+    @property
+    def stream(self) -> tuple[str, str]:
+        return (self.provider, self.dataset)
+
+    @property
+    def sort_key(self) -> tuple[datetime, str]:
+        return (self.created_at, self.delivery_id)
+
+
+def data_format(name: str) -> str | None:
+    lowered = name.lower()
+    for suffix, fmt in DATA_SUFFIXES.items():
+        if lowered.endswith(suffix):
+            return fmt
+    return None
+
+
+def group_focus_folders(objects: Iterable[ObjectLike]) -> list[DeliveryFolder]:
+    """Group a landing listing into delivery folders (complete or not)."""
+    grouped: dict[str, dict] = {}
+    for obj in objects:
+        match = _FOLDER.match(obj.key)
+        if not match:
+            continue
+        prefix = obj.key[: len(obj.key) - len(match["name"]) - 1]
+        entry = grouped.setdefault(
+            prefix,
+            {
+                "provider": match["provider"],
+                "dataset": match["dataset"],
+                "billing_period": match["period"],
+                "delivery_id": match["delivery"],
+                "objects": [],
+            },
+        )
+        entry["objects"].append(obj)
+    return [
+        DeliveryFolder(prefix=prefix, objects=tuple(e.pop("objects")), **e)
+        for prefix, e in sorted(grouped.items())
+    ]
+
+
+def _parse_created_at(value: object, fallback: datetime, where: str) -> datetime:
+    if value is None:
+        return fallback
+    if not isinstance(value, str):
+        raise DeliveryError(f"{where}: createdAt must be an ISO-8601 timestamp, got {value!r}")
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise DeliveryError(
+            f"{where}: createdAt {value!r} is not an ISO-8601 timestamp (e.g. 2025-02-01T06:00:00Z)"
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def parse_focus_manifest(folder: DeliveryFolder, manifest_bytes: bytes, where: str) -> FocusDelivery:
+    """Validate a delivery's manifest against the files actually present."""
+    manifest_object = folder.manifest
+    assert manifest_object is not None, "parse_focus_manifest needs a folder with a manifest"
+    try:
+        manifest = json.loads(manifest_bytes)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise DeliveryError(
+            f"{where}: manifest is not valid JSON ({error}). Fix: let the producer rewrite it; "
+            "until then this delivery is not loaded."
+        ) from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), list):
+        raise DeliveryError(
+            f'{where}: manifest must be a JSON object with a "files" list of data file names'
+        )
+    period = manifest.get("billingPeriod")
+    if period is not None and period != folder.billing_period:
+        raise DeliveryError(
+            f"{where}: manifest billingPeriod {period!r} does not match its folder "
+            f"billing_period={folder.billing_period}; move the delivery or fix the manifest"
+        )
+    present = {o.key: o for o in folder.objects}
+    files: list[DeliveryFile] = []
+    seen: set[str] = set()
+    for name in manifest["files"]:
+        if not isinstance(name, str) or not name or name.startswith("/") or "\\" in name:
+            raise DeliveryError(f"{where}: file entry {name!r} must be a relative file name")
+        parts = name.split("/")
+        if any(p in ("", ".", "..") for p in parts):
+            raise DeliveryError(
+                f"{where}: file entry {name!r} escapes the delivery folder; a manifest may only "
+                "list files inside its own folder"
+            )
+        key = f"{folder.prefix}/{name}"
+        if key in seen:
+            raise DeliveryError(f"{where}: file {name!r} is listed twice; each file counts once")
+        seen.add(key)
+        fmt = data_format(name)
+        if fmt is None:
+            raise DeliveryError(
+                f"{where}: file {name!r} is neither Parquet nor CSV (.parquet, .csv, .csv.gz)"
+            )
+        obj = present.get(key)
+        if obj is None:
+            raise DeliveryError(
+                f"{where}: manifest lists {name!r} but the file is missing. Fix: re-deliver the "
+                "file, or remove this delivery's manifest so the previous delivery is used."
+            )
+        if obj.size == 0:
+            raise DeliveryError(
+                f"{where}: {name!r} is empty (0 bytes); the upload was cut short. Fix: re-deliver "
+                "the file, or remove this delivery's manifest so the previous delivery is used."
+            )
+        files.append(DeliveryFile(key=key, size=obj.size, format=fmt))
+    return FocusDelivery(
+        provider=folder.provider,
+        dataset=folder.dataset,
+        billing_period=folder.billing_period,
+        delivery_id=folder.delivery_id,
+        created_at=_parse_created_at(manifest.get("createdAt"), manifest_object.modified, where),
+        files=tuple(files),
+        prefix=folder.prefix,
+    )
+
+
+def month_of(day: date) -> str:
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def add_months(period: str, months: int) -> str:
+    year, month = int(period[:4]), int(period[5:7])
+    index = year * 12 + (month - 1) + months
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def newest_per_period(deliveries: Iterable[FocusDelivery]) -> list[FocusDelivery]:
+    """The newest complete delivery of each (provider, dataset, billing period)."""
+    newest: dict[tuple[str, str, str], FocusDelivery] = {}
+    for delivery in deliveries:
+        key = (*delivery.stream, delivery.billing_period)
+        if key not in newest or delivery.sort_key > newest[key].sort_key:
+            newest[key] = delivery
+    return sorted(newest.values(), key=lambda d: (d.stream, d.billing_period))
+
+
+def deliveries_for_month(
+    newest: Sequence[FocusDelivery], month: str, correction_months: int
+) -> list[FocusDelivery]:
+    """Deliveries whose rows may fall in ``month``: its own billing period and the following
+    ``correction_months`` (late charges and corrections are billed in later periods)."""
+    periods = {add_months(month, k) for k in range(correction_months + 1)}
+    return [d for d in newest if d.billing_period in periods]

@@ -1,0 +1,46 @@
+"""core.cost_facts: one row per charge with exactly the FOCUS 1.2 columns, from typed raw rows."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from finops_assets.lib.focus import ENUMERATED_COLUMNS, FOCUS_COLUMNS
+from finops_assets.lib.focus_load import sql_literal
+from finops_assets.lib.warehouse import quote_identifier as q
+
+FACT_PLATFORM_COLUMNS = ("charge_date", "x_DeliveryId", "x_SourceFile", "x_Dataset", "x_BillingPeriod")
+
+
+def cost_facts_sql(raw_table: str, days: tuple[date, date]) -> str:
+    """Project raw rows onto FOCUS 1.2 + lineage. Enumerated values get the specification's
+    spelling ("Usage-based" -> "Usage-Based"); unknown values pass through for the contract to
+    reject. Tags become JSON object text ('{}' when the producer sent none)."""
+    columns = []
+    for column in FOCUS_COLUMNS:
+        if column == "Tags":
+            columns.append(
+                "CASE WHEN Tags IS NULL OR trim(Tags) IN ('', 'null') THEN '{}' ELSE Tags END AS Tags"
+            )
+        elif column in ENUMERATED_COLUMNS:
+            cases = " ".join(
+                f"WHEN {sql_literal(v.lower())} THEN {sql_literal(v)}" for v in ENUMERATED_COLUMNS[column]
+            )
+            columns.append(f"CASE lower(trim({q(column)})) {cases} ELSE {q(column)} END AS {q(column)}")
+        else:
+            columns.append(q(column))
+    return f"""
+        SELECT {", ".join(columns)}, {", ".join(FACT_PLATFORM_COLUMNS)}
+        FROM {raw_table}
+        WHERE charge_date BETWEEN DATE '{days[0].isoformat()}' AND DATE '{days[1].isoformat()}'
+    """
+
+
+def invalid_tags_sql(table: str, days: tuple[date, date]) -> str:
+    """Rows whose Tags is not a JSON object, grouped by source file (for the error message)."""
+    return f"""
+        SELECT x_SourceFile, count(*), list(Tags)[1:3]
+        FROM {table}
+        WHERE charge_date BETWEEN DATE '{days[0].isoformat()}' AND DATE '{days[1].isoformat()}'
+          AND NOT (json_valid(Tags) AND json_type(Tags) = 'OBJECT')
+        GROUP BY x_SourceFile ORDER BY 1
+    """

@@ -1,0 +1,227 @@
+"""Load FOCUS delivery files into typed rows with DuckDB, and explain bad files precisely.
+
+The fast path is one ``INSERT ... SELECT`` straight from the files (strict casts, no per-row
+Python). Only when it fails do we spend time finding the file, column and rows to blame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+import duckdb
+import pycountry
+
+from finops_assets.lib.deliveries import DeliveryError, FocusDelivery
+from finops_assets.lib.focus import (
+    CHARGE_CATEGORIES,
+    COLUMN_SUBSTITUTES,
+    FOCUS_COLUMNS,
+    LINEAGE_COLUMNS,
+    MANDATORY_COLUMNS,
+    REQUIRED_VALUES,
+    MONEY,
+    QUANTITY,
+    TEXT,
+    TIMESTAMP,
+)
+from finops_assets.lib.warehouse import quote_identifier as q
+
+CSV_OPTIONS = "header = true, all_varchar = true, nullstr = ['', 'NULL'], union_by_name = true"
+PLATFORM_COLUMNS = ("charge_date", *LINEAGE_COLUMNS, "x_Dataset", "x_BillingPeriod")
+ISO_CURRENCIES = tuple(sorted(c.alpha_3 for c in pycountry.currencies))
+
+
+def sql_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def sql_list(values: Sequence[str]) -> str:
+    return "[" + ", ".join(sql_literal(v) for v in values) + "]"
+
+
+def reader_sql(fmt: str, paths: Sequence[str]) -> str:
+    if fmt == "parquet":
+        return f"read_parquet({sql_list(paths)}, filename = true, union_by_name = true)"
+    return f"read_csv({sql_list(paths)}, {CSV_OPTIONS}, filename = true)"
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    key: str  # landing key, recorded as x_SourceFile
+    path: str  # local path the engine reads
+    format: str
+    columns: dict[str, str]  # column -> DuckDB type as read
+
+
+def probe_file(con: duckdb.DuckDBPyConnection, key: str, path: str, fmt: str, where: str) -> SourceFile:
+    """Read a file's schema and refuse it early when it cannot be a FOCUS file."""
+    try:
+        described = con.execute(f"DESCRIBE SELECT * FROM {reader_sql(fmt, [path])}").fetchall()
+    except duckdb.Error as error:
+        kind = "Parquet" if fmt == "parquet" else "CSV"
+        raise DeliveryError(
+            f"{where}: cannot read {kind} file ({str(error).splitlines()[0]}). The file is "
+            "truncated or not a valid export. Fix: re-deliver it, or remove this delivery's "
+            "manifest so the previous delivery is used."
+        ) from None
+    columns = {row[0]: row[1] for row in described if row[0] != "filename"}
+    by_lower = {c.lower() for c in columns}
+    missing = []
+    for column in MANDATORY_COLUMNS:
+        substitutes = COLUMN_SUBSTITUTES.get(column, ())
+        if column.lower() not in by_lower and not any(s.lower() in by_lower for s in substitutes):
+            missing.append(column)
+    if missing:
+        near = {
+            m: [c for c in columns if c.lower().replace("_", "") == m.lower()] for m in missing
+        }
+        hints = "; ".join(f"{m} looks renamed to {near[m][0]!r}" for m in missing if near[m])
+        raise DeliveryError(
+            f"{where}: missing mandatory FOCUS column(s) {', '.join(missing)}"
+            + (f" ({hints})" if hints else "")
+            + ". Fix: export the dataset in FOCUS format with these columns (names are "
+            "case-sensitive), then re-deliver it."
+        )
+    return SourceFile(key=key, path=path, format=fmt, columns=columns)
+
+
+def _cast(source: str | None, source_type: str | None, target_type: str) -> str:
+    if source is None:
+        return f"CAST(NULL AS {target_type})"
+    column = q(source)
+    if source_type == "VARCHAR" and target_type in (MONEY, QUANTITY, TIMESTAMP):
+        return f"CAST(NULLIF(trim({column}), '') AS {target_type})"
+    if target_type == TEXT and source_type != "VARCHAR":
+        return f"CAST({column} AS VARCHAR)"
+    return f"CAST({column} AS {target_type})"
+
+
+def typed_select(
+    files: Sequence[SourceFile], delivery: FocusDelivery, days: tuple[date, date]
+) -> str:
+    """One SELECT over one delivery's files of one format, typed to FOCUS, limited to ``days``."""
+    fmt = files[0].format
+    union: dict[str, str] = {}
+    for f in files:
+        for column, data_type in f.columns.items():
+            union.setdefault(column, data_type)
+    by_lower = {c.lower(): c for c in union}
+    expressions = []
+    for column, target_type in FOCUS_COLUMNS.items():
+        source = by_lower.get(column.lower())
+        if source is None:
+            source = next(
+                (by_lower[s.lower()] for s in COLUMN_SUBSTITUTES.get(column, ()) if s.lower() in by_lower),
+                None,
+            )
+        expressions.append(
+            f"{_cast(source, union.get(source) if source else None, target_type)} AS {q(column)}"
+        )
+    focus_lower = {c.lower() for c in FOCUS_COLUMNS} | {c.lower() for c in PLATFORM_COLUMNS}
+    # Producer-specific extra columns are kept as delivered (raw keeps everything).
+    for column, _ in union.items():
+        if column.lower() not in focus_lower:
+            expressions.append(f"{q(column)} AS {q(column)}")
+    file_map = ", ".join(f"({sql_literal(f.path)}, {sql_literal(f.key)})" for f in files)
+    charge_start = _cast(
+        by_lower.get("chargeperiodstart"), union.get(by_lower.get("chargeperiodstart", "")), TIMESTAMP
+    )
+    return f"""
+        SELECT * FROM (
+            SELECT {", ".join(expressions)},
+                   CAST({charge_start} AS DATE) AS charge_date,
+                   {sql_literal(delivery.delivery_id)} AS x_DeliveryId,
+                   file_map.key AS x_SourceFile,
+                   {sql_literal(delivery.provider + "/" + delivery.dataset)} AS x_Dataset,
+                   {sql_literal(delivery.billing_period)} AS x_BillingPeriod
+            FROM {reader_sql(fmt, [f.path for f in files])} AS src
+            JOIN (VALUES {file_map}) AS file_map(path, key) ON file_map.path = src.filename
+        ) WHERE charge_date BETWEEN DATE '{days[0].isoformat()}' AND DATE '{days[1].isoformat()}'
+    """
+
+
+def diagnose_file_errors(
+    con: duckdb.DuckDBPyConnection, files: Sequence[SourceFile], describe: dict[str, str]
+) -> DeliveryError | None:
+    """After a failed load: find the file, column and values that broke it."""
+    for f in files:
+        where = describe[f.key]
+        source = reader_sql(f.format, [f.path])
+        try:
+            con.execute(f"SELECT count(*) FROM {source}").fetchone()
+        except duckdb.Error as error:
+            return DeliveryError(
+                f"{where}: cannot be read to the end ({str(error).splitlines()[0]}). The file is "
+                "truncated or malformed. Fix: re-deliver it, or remove this delivery's manifest "
+                "so the previous delivery is used."
+            )
+        for column, source_type in f.columns.items():
+            target = FOCUS_COLUMNS.get(column)
+            if target not in (MONEY, QUANTITY, TIMESTAMP):
+                continue
+            if source_type == "VARCHAR":
+                bad = f"NULLIF(trim({q(column)}), '') IS NOT NULL AND TRY_CAST(trim({q(column)}) AS {target}) IS NULL"
+                value = f"{q(column)}"
+            else:
+                bad = f"{q(column)} IS NOT NULL AND TRY_CAST({q(column)} AS {target}) IS NULL"
+                value = f"CAST({q(column)} AS VARCHAR)"
+            count, samples = con.execute(
+                f"SELECT count(*), list({value})[1:5] FROM {source} WHERE {bad}"
+            ).fetchone()
+            if count:
+                expected = "a timestamp (ISO 8601, UTC)" if target == TIMESTAMP else "a number"
+                return DeliveryError(
+                    f"{where}: column {column} has {count} value(s) that are not {expected}, "
+                    f"e.g. {samples}. Fix: correct the export (no currency symbols, thousands "
+                    "separators or text in numeric columns) and re-deliver it."
+                )
+    return None
+
+
+def validate_loaded_rows(
+    con: duckdb.DuckDBPyConnection, table: str, days: tuple[date, date], describe: dict[str, str]
+) -> None:
+    """Checks on the freshly inserted rows, inside the write transaction (raises to roll back)."""
+    window = f"charge_date BETWEEN DATE '{days[0].isoformat()}' AND DATE '{days[1].isoformat()}'"
+    checks = [
+        *(
+            (f"{column} IS NULL", column, "is empty but FOCUS requires a value")
+            for column in REQUIRED_VALUES
+        ),
+        (
+            f"BillingCurrency NOT IN (SELECT unnest({sql_list(ISO_CURRENCIES)}))",
+            "BillingCurrency",
+            "is not an ISO 4217 currency code",
+        ),
+        (
+            f"lower(ChargeCategory) NOT IN (SELECT lower(unnest({sql_list(CHARGE_CATEGORIES)})))",
+            "ChargeCategory",
+            f"is not one of {', '.join(CHARGE_CATEGORIES)}",
+        ),
+    ]
+    aggregates = ", ".join(
+        f"count_if({condition}), list(CAST({q(column)} AS VARCHAR)) FILTER ({condition})[1:3]"
+        for condition, column, _ in checks
+    )
+    rows = con.execute(
+        f"SELECT x_SourceFile, {aggregates} FROM {table} WHERE {window} GROUP BY x_SourceFile ORDER BY 1"
+    ).fetchall()
+    problems = []
+    for row in rows:
+        source_file = row[0]
+        for index, (_, column, message) in enumerate(checks):
+            count, samples = row[1 + 2 * index], row[2 + 2 * index]
+            if count:
+                shown = f" e.g. {samples}" if any(s is not None for s in samples or []) else ""
+                problems.append(
+                    f"{describe.get(source_file, source_file)}: column {column} {message} "
+                    f"in {count} row(s){shown}"
+                )
+    if problems:
+        raise DeliveryError(
+            "; ".join(problems[:10])
+            + ". Fix: correct the export and re-deliver it; nothing was written for "
+            f"{days[0]}..{days[1]}."
+        )
