@@ -1,0 +1,71 @@
+# finops_assets: `make run` (UI on the embedded default) and `make test` (whole suite).
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+export DAGSTER_HOME := $(CURDIR)/.dagster_home
+export FINOPS_LANDING_URL ?= data/landing
+export FINOPS_WAREHOUSE ?= data/warehouse.duckdb
+export FINOPS_START_DATE ?= 2025-01-01
+SAMPLE_START ?= $(FINOPS_START_DATE)
+SAMPLE_DAYS ?= 31
+SAMPLE_ROWS_PER_DAY ?= 20000
+SAMPLE_SEED ?= 7
+HOST ?= 127.0.0.1
+PORT ?= 3000
+
+.PHONY: run test bench install install-test sample-data dagster-home lint format clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# Re-install when pyproject.toml changes (pins are there; no lock file with index URLs).
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+$(DAGSTER_HOME)/dagster.yaml: deploy/dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp deploy/dagster.yaml $@
+
+# Migrate the instance storage once (and again only when dagster.yaml changes).
+$(DAGSTER_HOME)/.migrated: $(DAGSTER_HOME)/dagster.yaml $(VENV)/.installed
+	$(BIN)/dagster instance migrate >/dev/null
+	touch $@
+
+dagster-home: $(DAGSTER_HOME)/.migrated
+
+# Sample exports only when the landing folder is empty: never touch a user's real exports.
+sample-data: $(VENV)/.installed
+	@if [ -z "$$(ls -A $(FINOPS_LANDING_URL) 2>/dev/null)" ]; then \
+		$(BIN)/finops-assets sample-data --out $(FINOPS_LANDING_URL) --start $(SAMPLE_START) \
+			--days $(SAMPLE_DAYS) --rows-per-day $(SAMPLE_ROWS_PER_DAY) --seed $(SAMPLE_SEED); \
+	else echo "$(FINOPS_LANDING_URL) is not empty: keeping its exports."; fi
+
+run: $(VENV)/.installed dagster-home sample-data
+	$(BIN)/dagster dev -h $(HOST) -p $(PORT) -w workspace.yaml
+
+test: $(VENV)/.installed-test
+	$(BIN)/pytest
+
+bench: $(VENV)/.installed-test
+	$(BIN)/python -m finops_assets_tests.bench $(BENCH_ARGS)
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check finops_assets finops_assets_tests
+	$(BIN)/ruff format --check finops_assets finops_assets_tests
+
+format: $(VENV)/.installed-test
+	$(BIN)/ruff format finops_assets finops_assets_tests
+	$(BIN)/ruff check --fix finops_assets finops_assets_tests
+
+clean:
+	rm -rf $(VENV) .dagster_home .pytest_cache .ruff_cache *.egg-info

@@ -1,0 +1,105 @@
+"""Delivery discovery, manifest validation and newest-wins selection."""
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from finops_assets.lib.deliveries import (
+    DeliveryError,
+    add_months,
+    deliveries_for_month,
+    group_focus_folders,
+    newest_per_period,
+    parse_focus_manifest,
+)
+from finops_assets.resources.landing import LandingObject
+
+T0 = datetime(2025, 2, 1, tzinfo=UTC)
+PREFIX = "focus/aws/aws-focus/billing_period=2025-01"
+
+
+def obj(key, size=100):
+    return LandingObject(key=key, size=size, modified=T0)
+
+
+def folder_with(files, delivery="d1", period="2025-01"):
+    prefix = f"focus/aws/aws-focus/billing_period={period}/{delivery}"
+    objects = [obj(f"{prefix}/{name}", size) for name, size in files] + [obj(f"{prefix}/manifest.json")]
+    (folder,) = group_focus_folders(objects)
+    return folder
+
+
+def manifest(files, **extra):
+    return json.dumps({"files": files, **extra}).encode()
+
+
+def test_groups_folders_and_ignores_unrelated_keys():
+    objects = [
+        obj(f"{PREFIX}/d1/part-00000.parquet"),
+        obj(f"{PREFIX}/d1/manifest.json"),
+        obj(f"{PREFIX}/d2/part-00000.parquet"),  # no manifest yet
+        obj("focus/README.txt"),
+        obj("aws-cur/report/20250101-20250201/report-Manifest.json"),
+    ]
+    folders = group_focus_folders(objects)
+    assert [(f.delivery_id, f.manifest is not None) for f in folders] == [("d1", True), ("d2", False)]
+    assert folders[0].provider == "aws" and folders[0].billing_period == "2025-01"
+
+
+def test_manifest_is_parsed_against_present_files():
+    folder = folder_with([("part-00000.parquet", 10), ("part-00001.csv.gz", 5)])
+    delivery = parse_focus_manifest(
+        folder,
+        manifest(["part-00000.parquet", "part-00001.csv.gz"], createdAt="2025-02-03T04:05:06Z"),
+        "where",
+    )
+    assert [(f.key.rsplit("/", 1)[1], f.format) for f in delivery.files] == [
+        ("part-00000.parquet", "parquet"),
+        ("part-00001.csv.gz", "csv"),
+    ]
+    assert delivery.created_at == datetime(2025, 2, 3, 4, 5, 6, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("files", "listed", "message"),
+    [
+        ([("a.parquet", 10)], ["b.parquet"], "'b.parquet' but the file is missing"),
+        ([("a.parquet", 0)], ["a.parquet"], "is empty \\(0 bytes\\)"),
+        ([("a.parquet", 10)], ["../../other/a.parquet"], "escapes the delivery folder"),
+        ([("a.parquet", 10)], ["/etc/passwd"], "must be a relative file name"),
+        ([("a.parquet", 10)], ["a.parquet", "a.parquet"], "listed twice"),
+        ([("a.txt", 10)], ["a.txt"], "neither Parquet nor CSV"),
+    ],
+)
+def test_manifest_problems_name_the_file_and_fix(files, listed, message):
+    with pytest.raises(DeliveryError, match=message):
+        parse_focus_manifest(folder_with(files), manifest(listed), "landing/x/manifest.json")
+
+
+def test_manifest_that_is_not_json_is_refused():
+    with pytest.raises(DeliveryError, match="not valid JSON"):
+        parse_focus_manifest(folder_with([("a.parquet", 1)]), b"{truncated", "m")
+
+
+def test_manifest_period_must_match_folder():
+    with pytest.raises(DeliveryError, match="does not match its folder"):
+        parse_focus_manifest(
+            folder_with([("a.parquet", 1)]), manifest(["a.parquet"], billingPeriod="2025-02"), "m"
+        )
+
+
+def test_newest_delivery_per_period_wins_and_corrections_window():
+    def delivery(did, period, created):
+        folder = folder_with([("a.parquet", 1)], delivery=did, period=period)
+        return parse_focus_manifest(folder, manifest(["a.parquet"], createdAt=created), "m")
+
+    old = delivery("d1", "2025-01", "2025-02-01T00:00:00Z")
+    restated = delivery("d2", "2025-01", "2025-02-05T00:00:00Z")
+    february = delivery("d3", "2025-02", "2025-03-01T00:00:00Z")
+    march = delivery("d4", "2025-03", "2025-04-01T00:00:00Z")
+    newest = newest_per_period([restated, old, february, march])
+    assert [d.delivery_id for d in newest] == ["d2", "d3", "d4"]
+    assert [d.delivery_id for d in deliveries_for_month(newest, "2025-01", 1)] == ["d2", "d3"]
+    assert [d.delivery_id for d in deliveries_for_month(newest, "2025-01", 0)] == ["d2"]
+    assert add_months("2025-12", 1) == "2026-01"
