@@ -38,6 +38,14 @@ def build_defs(
     ``resources`` given replacing them. Tests swap resources here instead of patching modules."""
     settings = settings or Settings.from_env()
     folder_defs = dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
+    from finops_assets.partitions import daily_partitions  # loaded with the defs folder
+
+    if daily_partitions.start.date().isoformat() != settings.start_date:
+        raise ValueError(
+            f"Partitions start on {daily_partitions.start.date()} (FINOPS_START_DATE when the "
+            f"definitions were first loaded) but settings ask for {settings.start_date}; set "
+            "FINOPS_START_DATE before loading the definitions."
+        )
     return dg.Definitions.merge(
         folder_defs,
         dg.Definitions(resources={**default_resources(settings), **(resources or {})}),

@@ -34,7 +34,7 @@ def markdown_table(frame: pd.DataFrame) -> str:
     header = "| " + " | ".join(str(c) for c in frame.columns) + " |"
     rule = "| " + " | ".join("---" for _ in frame.columns) + " |"
     body = [
-        "| " + " | ".join(str(v).replace("|", "\\|")[:80] for v in row) + " |"
+        "| " + " | ".join(str(v).replace("|", "\\|")[:160] for v in row) + " |"
         for row in frame.itertuples(index=False)
     ]
     return "\n".join([header, rule, *body])

@@ -44,8 +44,8 @@ class RawFocus(_Lineage):
     ListCost: Series[float] = pa.Field(nullable=True)
     ContractedCost: Series[float] = pa.Field(nullable=True)
     BillingAccountId: Series[str] = pa.Field(nullable=False)
-    BillingCurrency: Series[str] = pa.Field(nullable=False, isin=ISO_CURRENCIES)
-    ChargeCategory: Series[str] = pa.Field(nullable=False, isin=CHARGE_CATEGORIES)
+    BillingCurrency: Series[str] = pa.Field(nullable=False, isin=list(ISO_CURRENCIES))
+    ChargeCategory: Series[str] = pa.Field(nullable=False, isin=list(CHARGE_CATEGORIES))
     ChargePeriodStart: Series[UtcTimestamp] = pa.Field(nullable=False)
     ChargePeriodEnd: Series[UtcTimestamp] = pa.Field(nullable=False)
     BillingPeriodStart: Series[UtcTimestamp] = pa.Field(nullable=False)
@@ -70,13 +70,13 @@ class RawFocus(_Lineage):
 class CostFacts(RawFocus):
     """core.cost_facts: FOCUS 1.2 charges with lineage; allowed values enforced."""
 
-    ServiceCategory: Series[str] = pa.Field(nullable=True, isin=SERVICE_CATEGORIES)
-    ChargeClass: Series[str] = pa.Field(nullable=True, isin=CHARGE_CLASSES)
-    ChargeFrequency: Series[str] = pa.Field(nullable=True, isin=CHARGE_FREQUENCIES)
+    ServiceCategory: Series[str] = pa.Field(nullable=True, isin=list(SERVICE_CATEGORIES))
+    ChargeClass: Series[str] = pa.Field(nullable=True, isin=list(CHARGE_CLASSES))
+    ChargeFrequency: Series[str] = pa.Field(nullable=True, isin=list(CHARGE_FREQUENCIES))
     CommitmentDiscountId: Series[str] = pa.Field(nullable=True)
-    CommitmentDiscountStatus: Series[str] = pa.Field(nullable=True, isin=COMMITMENT_DISCOUNT_STATUSES)
+    CommitmentDiscountStatus: Series[str] = pa.Field(nullable=True, isin=list(COMMITMENT_DISCOUNT_STATUSES))
     CommitmentDiscountCategory: Series[str] = pa.Field(
-        nullable=True, isin=COMMITMENT_DISCOUNT_CATEGORIES
+        nullable=True, isin=list(COMMITMENT_DISCOUNT_CATEGORIES)
     )
     Tags: Series[str] = pa.Field(nullable=False, str_startswith="{")
 
@@ -95,7 +95,7 @@ class DailyCostByTeam(_Lineage):
     """mart.daily_cost_by_team: cost per day, provider, currency, owner and service category."""
 
     ProviderName: Series[str] = pa.Field(nullable=False)
-    BillingCurrency: Series[str] = pa.Field(nullable=False, isin=ISO_CURRENCIES)
+    BillingCurrency: Series[str] = pa.Field(nullable=False, isin=list(ISO_CURRENCIES))
     department: Series[str] = pa.Field(nullable=False, str_length={"min_value": 1})
     team: Series[str] = pa.Field(nullable=False, str_length={"min_value": 1})
     environment: Series[str] = pa.Field(nullable=False, str_length={"min_value": 1})
@@ -122,7 +122,7 @@ class UntaggedSpend(_Lineage):
     """mart.untagged_spend: per day, provider and currency, cost without an owner tag."""
 
     ProviderName: Series[str] = pa.Field(nullable=False)
-    BillingCurrency: Series[str] = pa.Field(nullable=False, isin=ISO_CURRENCIES)
+    BillingCurrency: Series[str] = pa.Field(nullable=False, isin=list(ISO_CURRENCIES))
     untagged_billed_cost: Series[float] = pa.Field(nullable=False)
     untagged_effective_cost: Series[float] = pa.Field(nullable=False)
     total_billed_cost: Series[float] = pa.Field(nullable=False)

@@ -16,6 +16,7 @@ numpy/pyarrow and streamed part by part, so memory stays flat with the number of
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import io
@@ -23,10 +24,13 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pyarrow as pa
@@ -56,12 +60,12 @@ FILE_FORMATS = ("parquet", "csv", "csv.gz")
 PARQUET_OPTIONS = {
     "compression": "zstd",
     "compression_level": 1,
-    "use_dictionary": True,
     "write_statistics": True,
     "version": "2.6",
     "store_schema": False,
 }
-GZIP_LEVEL = 6
+GZIP_LEVEL = 1  # speed over size: these files are rewritten often
+CSV_SLICE_ROWS = 100_000
 
 TEAMS = ("payments", "search", "data-platform", "mobile", "checkout", "ml-infra")
 TEAM_DEPARTMENT = {
@@ -220,10 +224,44 @@ def _write_manifest(
     return path
 
 
+class _Background:
+    """A small pool that writes part files while the next rows are generated.
+
+    pyarrow's Parquet/CSV writers and zlib release the GIL, so on two cores writing overlaps with
+    generation. At most `max_pending` parts are in flight, which bounds memory. Each file is
+    written whole by one thread, so output bytes do not depend on scheduling.
+    """
+
+    def __init__(self, workers: int = 2, max_pending: int = 2) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sample-parts")
+        self._max_pending = max_pending
+        self._pending: deque[Future[None]] = deque()
+
+    def submit(self, function: Callable[..., None], *args: object) -> Future[None]:
+        while len(self._pending) >= self._max_pending:
+            self._pending.popleft().result()
+        future = self._executor.submit(function, *args)
+        self._pending.append(future)
+        return future
+
+    def close(self) -> None:
+        try:
+            while self._pending:
+                self._pending.popleft().result()
+        finally:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+
+
 class _PartWriter:
     """Buffers tables and writes them as parts of exactly `part_rows` rows (the last may be short)."""
 
-    def __init__(self, delivery_dir: Path, fmt: str, part_rows: int) -> None:
+    def __init__(
+        self,
+        delivery_dir: Path,
+        fmt: str,
+        part_rows: int,
+        background: _Background | None = None,
+    ) -> None:
         if fmt not in FILE_FORMATS:
             raise ValueError(f"unknown delivery format {fmt!r}; use one of {FILE_FORMATS}")
         if part_rows < 1:
@@ -233,6 +271,8 @@ class _PartWriter:
         self.part_rows = part_rows
         self.files: list[str] = []
         self.rows = 0
+        self._background = background
+        self._futures: list[Future[None]] = []
         self._pending: list[pa.Table] = []
         self._pending_rows = 0
         delivery_dir.mkdir(parents=True, exist_ok=True)
@@ -250,14 +290,27 @@ class _PartWriter:
         while self._pending_rows >= self.part_rows:
             self._flush(self.part_rows)
 
-    def close(self, schema: pa.Schema | None = None) -> list[str]:
+    def finish(self, schema: pa.Schema | None = None) -> None:
+        """Hand the buffered rows to the last part (an empty part when nothing was written)."""
         if self._pending_rows:
             self._flush(self._pending_rows)
         if not self.files:
             if schema is None:
                 raise ValueError("cannot write an empty delivery without a schema")
             self._write_part(schema.empty_table())
+
+    def wait(self) -> list[str]:
+        """Block until every part is on disk; returns the file names in order."""
+        for future in self._futures:
+            future.result()
         return self.files
+
+    def done(self) -> bool:
+        return all(future.done() for future in self._futures)
+
+    def close(self, schema: pa.Schema | None = None) -> list[str]:
+        self.finish(schema)
+        return self.wait()
 
     def _flush(self, rows: int) -> None:
         buffered = pa.concat_tables(self._pending)
@@ -268,71 +321,106 @@ class _PartWriter:
 
     def _write_part(self, table: pa.Table) -> None:
         name = part_file_name(len(self.files), self.fmt)
-        path = self.delivery_dir / name
-        if self.fmt == "parquet":
-            pq.write_table(table, path, row_group_size=max(self.part_rows, 1), **PARQUET_OPTIONS)
-        elif self.fmt == "csv":
-            with open(path, "wb") as sink:
-                _write_csv(table, sink)
-        else:
-            with (
-                open(path, "wb") as raw,
-                gzip.GzipFile(
-                    filename="", mode="wb", fileobj=raw, compresslevel=GZIP_LEVEL, mtime=0
-                ) as sink,
-            ):
-                _write_csv(table, sink)
         self.files.append(name)
         self.rows += table.num_rows
+        path = self.delivery_dir / name
+        if self._background is None:
+            _write_part_file(path, table, self.fmt, self.part_rows)
+        else:
+            self._futures.append(
+                self._background.submit(_write_part_file, path, table, self.fmt, self.part_rows)
+            )
 
 
-def _write_csv(table: pa.Table, sink: io.RawIOBase | gzip.GzipFile) -> None:
-    """Header row, ISO-8601 Z timestamps, plain decimals, empty field for null, quoted text."""
+def _write_part_file(path: Path, table: pa.Table, fmt: str, part_rows: int) -> None:
+    if fmt == "parquet":
+        text_columns = [
+            f.name
+            for f in table.schema
+            if pa.types.is_dictionary(f.type)
+            or pa.types.is_string(f.type)
+            or pa.types.is_large_string(f.type)
+        ]
+        pq.write_table(
+            table,
+            path,
+            row_group_size=max(part_rows, 1),
+            use_dictionary=text_columns,
+            **PARQUET_OPTIONS,
+        )
+    elif fmt == "csv":
+        with pa.OSFile(str(path), "wb") as sink:  # native file: no GIL round trips per batch
+            _write_csv(table, sink)
+    else:
+        with (
+            open(path, "wb") as raw,
+            gzip.GzipFile(
+                filename="", mode="wb", fileobj=raw, compresslevel=GZIP_LEVEL, mtime=0
+            ) as sink,
+        ):
+            _write_csv(table, sink)
+
+
+def _write_csv(table: pa.Table, sink: BinaryIO | pa.NativeFile) -> None:
+    """Header row, ISO-8601 Z timestamps, plain decimals, empty field for null, quoted text.
+
+    Converted slice by slice, so decoded text never holds more than `CSV_SLICE_ROWS` rows.
+    """
     header = io.StringIO()
     csv.writer(header, lineterminator="\n").writerow(table.column_names)
     sink.write(header.getvalue().encode("utf-8"))
-    prepared = _csv_ready(table)
-    if prepared.num_rows:
-        pa_csv.write_csv(
-            prepared, sink, pa_csv.WriteOptions(include_header=False, batch_size=64 * 1024)
-        )
+    scales = _decimal_scales(table)
+    options = pa_csv.WriteOptions(include_header=False)
+    for offset in range(0, table.num_rows, CSV_SLICE_ROWS):
+        pa_csv.write_csv(_csv_ready(table.slice(offset, CSV_SLICE_ROWS), scales), sink, options)
 
 
-def _csv_ready(table: pa.Table) -> pa.Table:
+def _decimal_scales(table: pa.Table) -> dict[str, int | None]:
+    """Per float column, the fewest decimals (2, 6 or 10) that keep every value; None when the
+    column cannot be written as a plain decimal (NaN, infinity, beyond 28 integer digits)."""
+    scales: dict[str, int | None] = {}
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        if not pa.types.is_floating(column.type):
+            continue
+        finite = pc.all(pc.is_finite(column)).as_py() is not False
+        small = (pc.max(pc.abs(column)).as_py() or 0.0) < 1e27
+        if not (finite and small):
+            scales[name] = None
+            continue
+        for scale in (2, 6, 10):
+            exact = pc.all(pc.equal(pc.round(column, scale), column)).as_py()
+            if exact is None or exact or scale == 10:
+                scales[name] = scale
+                break
+    return scales
+
+
+def _csv_ready(table: pa.Table, scales: dict[str, int | None]) -> pa.Table:
     columns = []
-    for column in table.columns:
+    for name, column in zip(table.column_names, table.columns, strict=True):
         kind = column.type
         if pa.types.is_dictionary(kind):
+            # Decoding first is much faster than letting the CSV writer handle dictionaries.
             column = column.cast(kind.value_type)
             kind = kind.value_type
         if pa.types.is_timestamp(kind):
             column = _timestamp_text(column)
-        elif pa.types.is_floating(kind):
-            column = _plain_decimal(column)
+        elif pa.types.is_floating(kind) and scales.get(name) is not None:
+            column = column.cast(pa.decimal128(38, scales[name]))
         columns.append(column)
     return pa.table(columns, names=table.column_names)
 
 
-def _timestamp_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
+def _timestamp_text(column: pa.ChunkedArray) -> pa.Array:
+    """ISO 8601 text; formats each distinct instant once (a day of charges has few of them)."""
     kind = column.type
     suffix = "Z" if kind.tz is not None else ""
-    try:
-        whole_seconds = column.cast(pa.timestamp("s", tz=kind.tz))
-    except pa.ArrowInvalid:  # sub-second values: keep the fraction
-        return pc.strftime(column, format=f"%Y-%m-%dT%H:%M:%S{suffix}")
-    return pc.strftime(whole_seconds, format=f"%Y-%m-%dT%H:%M:%S{suffix}")
-
-
-def _plain_decimal(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    """Floats as decimals with the fewest digits that keep the value (at most 10), no exponent."""
-    for scale in (2, 6, 10):
-        exact = pc.all(pc.equal(pc.round(column, scale), column)).as_py()
-        if exact is None or exact or scale == 10:
-            try:
-                return column.cast(pa.decimal128(38, scale))
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                return column  # NaN, infinity or beyond 28 integer digits: leave as float text
-    return column
+    encoded = column.combine_chunks().dictionary_encode()
+    instants = encoded.dictionary
+    with contextlib.suppress(pa.ArrowInvalid):  # sub-second values keep their fraction
+        instants = instants.cast(pa.timestamp("s", tz=kind.tz))
+    text = pc.strftime(instants, format=f"%Y-%m-%dT%H:%M:%S{suffix}")
+    return pa.DictionaryArray.from_arrays(encoded.indices, text).cast(pa.string())
 
 
 # --------------------------------------------------------------------------------------------
@@ -1016,7 +1104,7 @@ def _build_pool(producer: _Producer, producer_index: int, rows_per_day: int, see
     rng = _rng(seed, producer_index, 1)
     services = producer.services
     service_count = len(services)
-    n = int(np.clip(rows_per_day // 20, 40, 20_000))
+    n = int(np.clip(rows_per_day // 20, 40, 12_000))
 
     # Fixed rows of a day, sized from the producer's daily rows so the mix is volume-independent.
     commitment_count = len(producer.commitments)
@@ -1903,77 +1991,140 @@ def generate_sample_exports(
         restated_days=restated,
         seconds=0.0,
     )
-    for p_index, producer in enumerate(PRODUCERS):
-        pool = _build_pool(producer, p_index, max(1, producer_rows[p_index]), seed)
-        fmt = _delivery_format(producer, formats)
-        for month_start, month_days in months.items():
-            billing_period = f"{month_start:%Y-%m}"
-            month_rng = _rng(seed, p_index, month_start.toordinal(), 5)
-            month = _Month(
-                billing_period=billing_period,
-                start_us=_as_us(month_start),
-                end_us=_as_us(_next_month(month_start)),
-                invoice_id=_invoice_id(producer, month_rng, month_start),
-            )
-            created = datetime.combine(_next_month(month_start), datetime.min.time(), UTC)
-            created += timedelta(
-                hours=producer.created_hour,
-                minutes=int(month_rng.integers(0, 60)),
-                seconds=int(month_rng.integers(0, 60)),
-            )
-            versions = [(created, fmt)]
-            if month_start == first_month:
-                later = created + timedelta(
-                    days=2,
-                    hours=int(month_rng.integers(1, 10)),
-                    minutes=int(month_rng.integers(0, 60)),
+    background = _Background()
+    unfinished: list[_UnfinishedDelivery] = []
+    try:
+        for p_index, producer in enumerate(PRODUCERS):
+            pool = _build_pool(producer, p_index, max(1, producer_rows[p_index]), seed)
+            fmt = _delivery_format(producer, formats)
+            for month_start, month_days in months.items():
+                unfinished += _write_producer_month(
+                    out,
+                    background,
+                    pool,
+                    p_index,
+                    seed,
+                    fmt,
+                    month_start,
+                    month_days,
+                    restated_set if month_start == first_month else None,
                 )
-                # One restatement is gzip-compressed CSV, as Azure exports can be.
-                versions.append((later, "csv.gz" if fmt == "csv" else fmt))
-            writers = []
-            for created_at, version_fmt in versions:
-                delivery_id = make_delivery_id(created_at, int(month_rng.integers(0, 2**32)))
-                directory = delivery_path(
-                    out, producer.slug, producer.dataset, billing_period, delivery_id
-                )
-                writers.append(
-                    (_PartWriter(directory, version_fmt, PART_ROWS), created_at, delivery_id)
-                )
-
-            for day in month_days:
-                earlier = [d for d in month_days if d < day]
-                restate_here = month_start == first_month and day in restated_set
-                targets = [w for w, _, _ in writers]
-                if restate_here:
-                    targets = targets[:1]
-                for table in _day_tables(pool, month, seed, p_index, day, 1.0, earlier, PART_ROWS):
-                    for writer in targets:
-                        writer.write(table)
-                if restate_here:
-                    scale_rng = _rng(seed, p_index, day.toordinal(), 0, 4)
-                    scale = 1.0 + float(scale_rng.uniform(0.04, 0.12))
-                    for table in _day_tables(
-                        pool, month, seed, p_index, day, scale, earlier, PART_ROWS
-                    ):
-                        writers[1][0].write(table)
-
-            for writer, created_at, delivery_id in writers:
-                files = writer.close(FOCUS_ARROW_SCHEMA)
-                _write_manifest(
-                    writer.delivery_dir,
-                    delivery_id,
-                    producer.provider_name,
-                    producer.dataset,
-                    billing_period,
-                    created_at,
-                    files,
-                )
-                relative = writer.delivery_dir.relative_to(out)
-                summary.deliveries.append(relative)
-                summary.files.extend(relative / name for name in files)
-                summary.files.append(relative / MANIFEST_NAME)
-                summary.rows_by_delivery[relative.as_posix()] = writer.rows
-                summary.total_rows += writer.rows
-
+                # Parts are still being written in the background while the next producer
+                # generates; a manifest is written only once all its parts are on disk.
+                unfinished = _complete_finished(out, summary, unfinished, block=False)
+        _complete_finished(out, summary, unfinished, block=True)
+    finally:
+        background.close()
     summary.seconds = time.perf_counter() - began
     return summary
+
+
+@dataclass
+class _UnfinishedDelivery:
+    writer: _PartWriter
+    delivery_id: str
+    provider: str
+    dataset: str
+    billing_period: str
+    created_at: datetime
+
+
+def _complete_finished(
+    out: Path, summary: SampleSummary, unfinished: list[_UnfinishedDelivery], block: bool
+) -> list[_UnfinishedDelivery]:
+    """Write manifests, in order, for deliveries whose parts are all on disk; return the rest."""
+    while unfinished:
+        delivery = unfinished[0]
+        if not block and not delivery.writer.done():
+            break
+        files = delivery.writer.wait()
+        _write_manifest(
+            delivery.writer.delivery_dir,
+            delivery.delivery_id,
+            delivery.provider,
+            delivery.dataset,
+            delivery.billing_period,
+            delivery.created_at,
+            files,
+        )
+        relative = delivery.writer.delivery_dir.relative_to(out)
+        summary.deliveries.append(relative)
+        summary.files.extend(relative / name for name in files)
+        summary.files.append(relative / MANIFEST_NAME)
+        summary.rows_by_delivery[relative.as_posix()] = delivery.writer.rows
+        summary.total_rows += delivery.writer.rows
+        unfinished = unfinished[1:]
+    return unfinished
+
+
+def _write_producer_month(
+    out: Path,
+    background: _Background,
+    pool: _Pool,
+    p_index: int,
+    seed: int,
+    fmt: str,
+    month_start: date,
+    month_days: Sequence[date],
+    restated_days: set[date] | None,
+) -> list[_UnfinishedDelivery]:
+    """One producer's deliveries of one billing month: the original, and a restatement when
+    `restated_days` is given (same rows except on those days, created later)."""
+    producer = pool.producer
+    billing_period = f"{month_start:%Y-%m}"
+    month_rng = _rng(seed, p_index, month_start.toordinal(), 5)
+    month = _Month(
+        billing_period=billing_period,
+        start_us=_as_us(month_start),
+        end_us=_as_us(_next_month(month_start)),
+        invoice_id=_invoice_id(producer, month_rng, month_start),
+    )
+    created = datetime.combine(_next_month(month_start), datetime.min.time(), UTC)
+    created += timedelta(
+        hours=producer.created_hour,
+        minutes=int(month_rng.integers(0, 60)),
+        seconds=int(month_rng.integers(0, 60)),
+    )
+    versions = [(created, fmt)]
+    if restated_days is not None:
+        later = created + timedelta(
+            days=2,
+            hours=int(month_rng.integers(1, 10)),
+            minutes=int(month_rng.integers(0, 60)),
+        )
+        # The restatement of a CSV producer is gzip-compressed, as Azure exports can be.
+        versions.append((later, "csv.gz" if fmt == "csv" else fmt))
+    writers = []
+    for created_at, version_fmt in versions:
+        delivery_id = make_delivery_id(created_at, int(month_rng.integers(0, 2**32)))
+        directory = delivery_path(out, producer.slug, producer.dataset, billing_period, delivery_id)
+        writer = _PartWriter(directory, version_fmt, PART_ROWS, background)
+        writers.append((writer, created_at, delivery_id))
+
+    for day in month_days:
+        earlier = [d for d in month_days if d < day]
+        restate_here = restated_days is not None and day in restated_days
+        targets = [writers[0][0]] if restate_here else [w for w, _, _ in writers]
+        for table in _day_tables(pool, month, seed, p_index, day, 1.0, earlier, PART_ROWS):
+            for writer in targets:
+                writer.write(table)
+        if restate_here:
+            # Late usage: the restatement bills 4-12% more on-demand usage for this day.
+            scale = 1.0 + float(_rng(seed, p_index, day.toordinal(), 0, 4).uniform(0.04, 0.12))
+            for table in _day_tables(pool, month, seed, p_index, day, scale, earlier, PART_ROWS):
+                writers[1][0].write(table)
+
+    unfinished = []
+    for writer, created_at, delivery_id in writers:
+        writer.finish(FOCUS_ARROW_SCHEMA)
+        unfinished.append(
+            _UnfinishedDelivery(
+                writer,
+                delivery_id,
+                producer.provider_name,
+                producer.dataset,
+                billing_period,
+                created_at,
+            )
+        )
+    return unfinished

@@ -1,0 +1,115 @@
+"""Shared fixtures: a temp landing folder, a temp DuckDB warehouse, and the real definitions built
+over them through build_defs (resources swapped, nothing patched)."""
+
+import os
+
+# Partitions are built from FINOPS_START_DATE when the definitions load; the tests use 2024 data.
+os.environ["FINOPS_START_DATE"] = "2024-01-01"
+
+import shutil  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from datetime import date  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import dagster as dg  # noqa: E402
+import duckdb  # noqa: E402
+import pytest  # noqa: E402
+
+from finops_assets.definitions import build_defs  # noqa: E402
+from finops_assets.lib.sample_data import generate_sample_exports  # noqa: E402
+from finops_assets.settings import Settings  # noqa: E402
+
+SAMPLE_START = date(2025, 1, 1)
+SAMPLE_DAYS = 31
+SAMPLE_ROWS_PER_DAY = 1500
+SAMPLE_SEED = 11
+
+
+@dataclass
+class Pipeline:
+    landing: Path
+    warehouse: str
+    instance: dg.DagsterInstance
+
+    @property
+    def defs(self) -> dg.Definitions:
+        return build_defs(
+            Settings(landing_url=str(self.landing), warehouse=self.warehouse, start_date="2024-01-01")
+        )
+
+    def materialize(
+        self, start: str, end: str | None = None, assets: list[str] | None = None
+    ) -> dg.ExecuteInProcessResult:
+        job = self.defs.resolve_implicit_global_asset_job_def()
+        selection = [dg.AssetKey.from_user_string(a) for a in assets] if assets else None
+        return job.execute_in_process(
+            instance=self.instance,
+            tags={
+                "dagster/asset_partition_range_start": start,
+                "dagster/asset_partition_range_end": end or start,
+            },
+            asset_selection=selection,
+            raise_on_error=False,
+        )
+
+    def query(self, sql: str, params=None) -> list[tuple]:
+        with duckdb.connect(self.warehouse, read_only=True) as con:
+            return con.execute(sql, params or []).fetchall()
+
+    def snapshot(self, day: str) -> dict[str, list[tuple]]:
+        """Row count and money per table for one day: what a failed load must leave untouched."""
+        tables = {
+            "raw.focus": "sum(BilledCost), sum(EffectiveCost)",
+            "core.cost_facts": "sum(BilledCost), sum(EffectiveCost)",
+            "mart.daily_cost_by_team": "sum(billed_cost), sum(effective_cost)",
+            "mart.untagged_spend": "sum(total_billed_cost), sum(total_effective_cost)",
+        }
+        return {
+            table: self.query(
+                f"SELECT BillingCurrency, count(*), {sums} FROM {table} "
+                "WHERE charge_date = ? GROUP BY 1 ORDER BY 1",
+                [day],
+            )
+            for table, sums in tables.items()
+        }
+
+
+def failure_messages(result: dg.ExecuteInProcessResult) -> str:
+    return "\n".join(
+        event.event_specific_data.error.message
+        + "".join(
+            cause.message for cause in [event.event_specific_data.error.cause] if cause is not None
+        )
+        for event in result.all_events
+        if event.event_type_value == "STEP_FAILURE"
+    )
+
+
+def failed_checks(result: dg.ExecuteInProcessResult) -> list[str]:
+    return sorted(
+        e.asset_check_key.to_user_string() for e in result.get_asset_check_evaluations() if not e.passed
+    )
+
+
+@pytest.fixture(scope="session")
+def sample_exports(tmp_path_factory) -> tuple[Path, object]:
+    """One generated month of FOCUS exports (three producers, a restated month), made once."""
+    out = tmp_path_factory.mktemp("sample_exports")
+    summary = generate_sample_exports(
+        out, SAMPLE_START, SAMPLE_DAYS, SAMPLE_ROWS_PER_DAY, SAMPLE_SEED
+    )
+    return out, summary
+
+
+@pytest.fixture
+def pipeline(tmp_path) -> Pipeline:
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    with dg.instance_for_test() as instance:
+        yield Pipeline(landing=landing, warehouse=str(tmp_path / "warehouse.duckdb"), instance=instance)
+
+
+@pytest.fixture
+def sample_pipeline(pipeline, sample_exports) -> Pipeline:
+    shutil.copytree(sample_exports[0], pipeline.landing, dirs_exist_ok=True)
+    return pipeline
