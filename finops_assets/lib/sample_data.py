@@ -134,14 +134,19 @@ class SampleSummary:
     rows_by_delivery: dict[str, int] = field(default_factory=dict)  # key: delivery path (posix)
 
 
+def _utc(value: datetime) -> datetime:
+    """Aware datetimes converted to UTC; naive ones are taken to be UTC already."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 def format_timestamp(value: datetime) -> str:
-    """ISO 8601 UTC with a Z suffix, as in manifests and CSV files."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """ISO 8601 UTC with a Z suffix, as in manifests and CSV files (naive means UTC)."""
+    return _utc(value).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def make_delivery_id(created_at: datetime, token: int) -> str:
     """`<yyyymmddThhmmssZ>-<8 hex>`: sorting ids lexically sorts deliveries by creation time."""
-    return f"{created_at.astimezone(UTC):%Y%m%dT%H%M%SZ}-{token & 0xFFFFFFFF:08x}"
+    return f"{_utc(created_at):%Y%m%dT%H%M%SZ}-{token & 0xFFFFFFFF:08x}"
 
 
 def delivery_path(
@@ -854,32 +859,32 @@ class _Pool:
     res_tagged: np.ndarray
     expected_row_cost: float
     # dictionaries
-    resource_ids: pa.Array
-    resource_names: pa.Array
-    resource_types: pa.Array
-    tags: pa.Array
-    zones: pa.Array
-    units: pa.Array
-    service_names: pa.Array
-    service_categories: pa.Array
-    service_subcategories: pa.Array
-    region_ids: pa.Array
-    region_names: pa.Array
-    sub_ids: pa.Array
-    sub_names: pa.Array
-    sku_ids: pa.Array
-    sku_price_ids: pa.Array
-    sku_meters: pa.Array
-    sku_price_details: pa.Array
-    descriptions: pa.Array
-    commitment_ids: pa.Array
-    commitment_names: pa.Array
-    commitment_types: pa.Array
-    commitment_categories: pa.Array
-    commitment_units: pa.Array
+    resource_ids: _Lookup
+    resource_names: _Lookup
+    resource_types: _Lookup
+    tags: _Lookup
+    zones: _Lookup
+    units: _Lookup
+    service_names: _Lookup
+    service_categories: _Lookup
+    service_subcategories: _Lookup
+    region_ids: _Lookup
+    region_names: _Lookup
+    sub_ids: _Lookup
+    sub_names: _Lookup
+    sku_ids: _Lookup
+    sku_price_ids: _Lookup
+    sku_meters: _Lookup
+    sku_price_details: _Lookup
+    descriptions: _Lookup
+    commitment_ids: _Lookup
+    commitment_names: _Lookup
+    commitment_types: _Lookup
+    commitment_categories: _Lookup
+    commitment_units: _Lookup
     # codes of special rows
     tax_service: int
-    credit_service: int
+    main_service: int
     description_tax: int
     description_credit: int
     description_correction: int
@@ -1100,7 +1105,32 @@ def _dictionary(values: Sequence[str | None]) -> tuple[pa.Array, np.ndarray]:
     return pa.array(list(index), type=pa.string()), codes
 
 
+@dataclass(frozen=True)
+class _Lookup:
+    """Text values addressed by position, stored as distinct values plus a position remap.
+
+    Arrow dictionaries must not repeat a value: the Parquet writer encodes a dictionary with
+    duplicates differently from run to run, which would break byte-identical output.
+    """
+
+    values: pa.Array
+    remap: np.ndarray
+
+    @classmethod
+    def of(cls, values: Sequence[str | None]) -> _Lookup:
+        distinct, codes = _dictionary(values)
+        return cls(distinct, codes)
+
+    def __len__(self) -> int:
+        return int(self.remap.size)
+
+
 def _build_pool(producer: _Producer, producer_index: int, rows_per_day: int, seed: int) -> _Pool:
+    """The producer's accounts, resources, SKUs and commitments for the whole run.
+
+    Built once, so a resource keeps its ids and tags on every day and in every delivery.
+    `rows_per_day` is this producer's share; it sizes the pool and the fixed rows of a day.
+    """
     rng = _rng(seed, producer_index, 1)
     services = producer.services
     service_count = len(services)
@@ -1358,31 +1388,31 @@ def _build_pool(producer: _Producer, producer_index: int, rows_per_day: int, see
         res_hourly=with_commitments(res_hourly, [False] * m),
         res_tagged=with_commitments(res_tagged, [True] * m),
         expected_row_cost=expected_row_cost,
-        resource_ids=pa.array(resource_ids + commitment_ids, type=pa.string()),
-        resource_names=pa.array(resource_names + commitment_names, type=pa.string()),
-        resource_types=pa.array(type_names, type=pa.string()),
-        tags=tag_dictionary,
-        zones=zone_dictionary,
-        units=pa.array(all_units, type=pa.string()),
-        service_names=pa.array(service_names, type=pa.string()),
-        service_categories=pa.array(service_categories, type=pa.string()),
-        service_subcategories=pa.array(service_subcategories, type=pa.string()),
-        region_ids=pa.array([r[0] for r in producer.regions], type=pa.string()),
-        region_names=pa.array([r[1] for r in producer.regions], type=pa.string()),
-        sub_ids=pa.array([s[0] for s in subs], type=pa.string()),
-        sub_names=pa.array([s[1] for s in subs], type=pa.string()),
-        sku_ids=pa.array(sku_ids, type=pa.string()),
-        sku_price_ids=pa.array(sku_price_ids, type=pa.string()),
-        sku_meters=pa.array(sku_labels, type=pa.string()),
-        sku_price_details=pa.array(sku_details, type=pa.string()),
-        descriptions=pa.array(descriptions, type=pa.string()),
-        commitment_ids=pa.array(commitment_ids, type=pa.string()),
-        commitment_names=pa.array(commitment_names, type=pa.string()),
-        commitment_types=pa.array([c.commitment_type for c in producer.commitments]),
-        commitment_categories=pa.array([c.category for c in producer.commitments]),
-        commitment_units=pa.array(commitment_units, type=pa.string()),
+        resource_ids=_Lookup.of(resource_ids + commitment_ids),
+        resource_names=_Lookup.of(resource_names + commitment_names),
+        resource_types=_Lookup.of(type_names),
+        tags=_Lookup.of(tag_dictionary.to_pylist()),
+        zones=_Lookup.of(zone_dictionary.to_pylist()),
+        units=_Lookup.of(all_units),
+        service_names=_Lookup.of(service_names),
+        service_categories=_Lookup.of(service_categories),
+        service_subcategories=_Lookup.of(service_subcategories),
+        region_ids=_Lookup.of([r[0] for r in producer.regions]),
+        region_names=_Lookup.of([r[1] for r in producer.regions]),
+        sub_ids=_Lookup.of([s[0] for s in subs]),
+        sub_names=_Lookup.of([s[1] for s in subs]),
+        sku_ids=_Lookup.of(sku_ids),
+        sku_price_ids=_Lookup.of(sku_price_ids),
+        sku_meters=_Lookup.of(sku_labels),
+        sku_price_details=_Lookup.of(sku_details),
+        descriptions=_Lookup.of(descriptions),
+        commitment_ids=_Lookup.of(commitment_ids),
+        commitment_names=_Lookup.of(commitment_names),
+        commitment_types=_Lookup.of([c.commitment_type for c in producer.commitments]),
+        commitment_categories=_Lookup.of([c.category for c in producer.commitments]),
+        commitment_units=_Lookup.of(commitment_units),
         tax_service=len(services),
-        credit_service=0,
+        main_service=0,
         description_tax=description_tax,
         description_credit=description_credit,
         description_correction=description_correction,
@@ -1413,11 +1443,11 @@ _CATEGORY = {name: i for i, name in enumerate(CHARGE_CATEGORIES)}
 _FREQUENCY = {name: i for i, name in enumerate(CHARGE_FREQUENCIES)}
 _PRICING = {name: i for i, name in enumerate(PRICING_CATEGORIES)}
 _STATUS = {name: i for i, name in enumerate(COMMITMENT_DISCOUNT_STATUSES)}
-_CATEGORIES_ARRAY = pa.array(CHARGE_CATEGORIES, type=pa.string())
-_FREQUENCIES_ARRAY = pa.array(CHARGE_FREQUENCIES, type=pa.string())
-_PRICING_ARRAY = pa.array(PRICING_CATEGORIES, type=pa.string())
-_STATUS_ARRAY = pa.array(COMMITMENT_DISCOUNT_STATUSES, type=pa.string())
-_CORRECTION_ARRAY = pa.array(["Correction"], type=pa.string())
+_CATEGORIES_ARRAY = _Lookup.of(CHARGE_CATEGORIES)
+_FREQUENCIES_ARRAY = _Lookup.of(CHARGE_FREQUENCIES)
+_PRICING_ARRAY = _Lookup.of(PRICING_CATEGORIES)
+_STATUS_ARRAY = _Lookup.of(COMMITMENT_DISCOUNT_STATUSES)
+_CORRECTION_ARRAY = _Lookup.of(["Correction"])
 
 
 @dataclass
@@ -1502,13 +1532,20 @@ def _block(
     )
 
 
-def _text(codes: np.ndarray, dictionary: pa.Array) -> pa.DictionaryArray:
-    nulls = codes < 0
-    if nulls.any():
-        indices = pa.array(np.where(nulls, 0, codes).astype(np.int32), mask=nulls)
+def _text(codes: np.ndarray, lookup: _Lookup) -> pa.DictionaryArray:
+    """Dictionary-encoded text from codes into `lookup` (-1 means null)."""
+    codes = np.asarray(codes)
+    if lookup.remap.size == 0:
+        mapped = np.full(codes.shape, -1, dtype=np.int32)
     else:
-        indices = pa.array(np.ascontiguousarray(codes, dtype=np.int32))
-    return pa.DictionaryArray.from_arrays(indices, dictionary)
+        valid = codes >= 0
+        mapped = np.where(valid, lookup.remap[np.where(valid, codes, 0)], -1)
+    nulls = mapped < 0
+    if nulls.any():
+        indices = pa.array(np.where(nulls, 0, mapped).astype(np.int32), mask=nulls)
+    else:
+        indices = pa.array(mapped.astype(np.int32))
+    return pa.DictionaryArray.from_arrays(indices, lookup.values)
 
 
 def _number(values: np.ndarray) -> pa.Array:
@@ -1550,7 +1587,7 @@ def _block_table(pool: _Pool, month: _Month, block: _Block) -> pa.Table:
     producer = pool.producer
 
     def constant(value: str) -> pa.DictionaryArray:
-        return _text(zeros, pa.array([value], type=pa.string()))
+        return _text(zeros, _Lookup.of([value]))
 
     nulls = pa.nulls(n, type=_TEXT_TYPE)
     columns: dict[str, pa.Array] = {
@@ -1609,7 +1646,7 @@ def _block_table(pool: _Pool, month: _Month, block: _Block) -> pa.Table:
         "SkuPriceId": _text(sku, pool.sku_price_ids),
         "SubAccountId": _text(sub, pool.sub_ids),
         "SubAccountName": _text(sub, pool.sub_names),
-        "SubAccountType": _text(np.where(sub >= 0, 0, -1), pa.array([producer.sub_account_type])),
+        "SubAccountType": _text(np.where(sub >= 0, 0, -1), _Lookup.of([producer.sub_account_type])),
         "Tags": _text(tags, pool.tags),
     }
     return pa.Table.from_arrays(
@@ -1670,8 +1707,9 @@ def _usage_block(
     )
 
 
-def _split_micros(rng: np.random.Generator, total: int, parts: int) -> np.ndarray:
-    """Split an integer amount into `parts` non-negative integers that sum to it exactly."""
+def _split_exactly(rng: np.random.Generator, total: int, parts: int) -> np.ndarray:
+    """Split an integer amount (micro-units, cents) into `parts` non-negative integers that sum
+    to it exactly."""
     weights = rng.random(parts) + 0.25
     shares = (total * (weights / weights.sum())).astype(np.int64)
     shares = np.minimum(shares, total)
@@ -1723,7 +1761,7 @@ def _commitment_blocks(pool: _Pool, rng: np.random.Generator, day_us: int) -> li
             )
         )
         covered_res = rng.choice(pool.commitment_candidates[c], size=k).astype(np.int32)
-        effective = _split_micros(rng, used, k) / 1_000_000
+        effective = _split_exactly(rng, used, k) / 1_000_000
         list_price = pool.res_list_price[covered_res]
         contracted_price = pool.res_contracted_price[covered_res]
         quantity = np.round(effective / (list_price * (1.0 - discount)), 6)
@@ -1795,7 +1833,7 @@ def _other_blocks(
     blocks = []
 
     tax_cents = round(usage_billed * producer.tax_rate * 100)
-    tax = _split_micros(rng, tax_cents, pool.tax_rows) / 100
+    tax = _split_exactly(rng, tax_cents, pool.tax_rows) / 100
     tax_subs = rng.permutation(sub_count)[: pool.tax_rows]
     blocks.append(
         _block(
@@ -1815,11 +1853,11 @@ def _other_blocks(
     )
 
     credit_cents = round(usage_billed * producer.credit_rate * 100)
-    credit = -_split_micros(rng, credit_cents, pool.credit_rows) / 100
+    credit = -_split_exactly(rng, credit_cents, pool.credit_rows) / 100
     blocks.append(
         _block(
             pool.credit_rows,
-            service=pool.credit_service,
+            service=pool.main_service,
             sub=rng.integers(0, sub_count, size=pool.credit_rows),
             description=pool.description_credit,
             start_us=day_us,
@@ -1848,7 +1886,7 @@ def _other_blocks(
             _block(
                 n,
                 res=np.where(usage_share, res, -1),
-                service=pool.credit_service,
+                service=pool.main_service,
                 sub=rng.integers(0, sub_count, size=n),
                 description=np.where(
                     usage_share, pool.description_correction, pool.description_adjustment
@@ -1913,10 +1951,6 @@ def _month_start(day: date) -> date:
 
 def _next_month(day: date) -> date:
     return (day.replace(day=1) + timedelta(days=32)).replace(day=1)
-
-
-def _as_us(day: date) -> int:
-    return _day_start_us(day)
 
 
 def _delivery_format(producer: _Producer, formats: tuple[str, ...]) -> str:
@@ -2075,8 +2109,8 @@ def _write_producer_month(
     month_rng = _rng(seed, p_index, month_start.toordinal(), 5)
     month = _Month(
         billing_period=billing_period,
-        start_us=_as_us(month_start),
-        end_us=_as_us(_next_month(month_start)),
+        start_us=_day_start_us(month_start),
+        end_us=_day_start_us(_next_month(month_start)),
         invoice_id=_invoice_id(producer, month_rng, month_start),
     )
     created = datetime.combine(_next_month(month_start), datetime.min.time(), UTC)

@@ -6,7 +6,10 @@ Files are read back with DuckDB (explicit reader options), never with the genera
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 import time
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -42,6 +45,7 @@ DAYS_PER_MONTH = {"2025-01": 12, "2025-02": 4}
 COMMITMENTS_PER_PROVIDER = {"aws": 3, "azure": 2, "gcp": 2}
 DATASETS = {"aws": "aws-focus", "azure": "azure-focus-eu", "gcp": "gcp-focus"}
 PROVIDER_NAMES = {"aws": "AWS", "azure": "Microsoft", "gcp": "Google Cloud"}
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 DELIVERY_PATH = re.compile(
     r"^focus/(?P<slug>aws|azure|gcp)/(?P<dataset>[a-z0-9-]+)/billing_period=(?P<period>\d{4}-\d{2})/"
@@ -103,23 +107,27 @@ def _tree_bytes(root: Path) -> dict[str, bytes]:
 
 
 def test_same_seed_writes_identical_bytes_and_another_seed_does_not(tmp_path: Path) -> None:
-    first = generate_sample_exports(tmp_path / "a", date(2025, 1, 30), 3, 300, seed=5)
-    second = generate_sample_exports(tmp_path / "b", date(2025, 1, 30), 3, 300, seed=5)
-    other = generate_sample_exports(tmp_path / "c", date(2025, 1, 30), 3, 300, seed=6)
+    # Several days per file, so parts are assembled from many generated chunks and written on
+    # background threads; the second run is a separate process with another hash seed.
+    args = ["--start", "2025-01-28", "--days", "6", "--rows-per-day", "3000"]
+    first = generate_sample_exports(tmp_path / "a", date(2025, 1, 28), 6, 3_000, seed=5)
+    env = {**os.environ, "PYTHONHASHSEED": "123", "PYTHONPATH": str(REPO_ROOT)}
+    command = [sys.executable, "-m", "finops_assets.cli", "sample-data", "--out"]
+    subprocess.run([*command, str(tmp_path / "b"), *args, "--seed", "5"], check=True, env=env)
+    other = generate_sample_exports(tmp_path / "c", date(2025, 1, 28), 6, 3_000, seed=6)
 
     a, b, c = (_tree_bytes(tmp_path / name) for name in "abc")
     # 3 providers x (January original + restatement + February) = 9 deliveries of 1 part each.
     assert len(a) == 18
     assert a == b
-    assert first.deliveries == second.deliveries
-    assert first.restated_days == second.restated_days
     # Another seed: other delivery ids and other contents in every data file.
     assert len(c) == 18
     assert set(a).isdisjoint(c)
     data_a = sorted(v for k, v in a.items() if not k.endswith("manifest.json"))
     data_c = sorted(v for k, v in c.items() if not k.endswith("manifest.json"))
     assert sum(x == y for x, y in zip(data_a, data_c, strict=True)) == 0
-    assert other.total_rows == 1_500  # 300 rows x 3 days, plus January's 2 days again
+    # 3,000 rows x 6 days, plus January's 4 days again in the restatement.
+    assert first.total_rows == other.total_rows == 30_000
 
 
 def test_layout_manifests_list_exactly_the_files_present(exports) -> None:
