@@ -29,6 +29,8 @@ def add_daily_money_metadata(
         }
         for currency, t in sorted(per_currency.items()):
             metadata[f"billed_cost_{currency}"] = dg.MetadataValue.float(float(round(t.billed, 2)))
-            metadata[f"effective_cost_{currency}"] = dg.MetadataValue.float(float(round(t.effective, 2)))
+            metadata[f"effective_cost_{currency}"] = dg.MetadataValue.float(
+                float(round(t.effective, 2))
+            )
         metadata.update((extra or {}).get(day, {}))
         context.add_asset_metadata(metadata, partition_key=day.isoformat())

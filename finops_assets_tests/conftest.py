@@ -6,18 +6,18 @@ import os
 # Partitions are built from FINOPS_START_DATE when the definitions load; the tests use 2024 data.
 os.environ["FINOPS_START_DATE"] = "2024-01-01"
 
-import shutil  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from datetime import date  # noqa: E402
-from pathlib import Path  # noqa: E402
+import shutil
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
 
-import dagster as dg  # noqa: E402
-import duckdb  # noqa: E402
-import pytest  # noqa: E402
+import dagster as dg
+import duckdb
+import pytest
 
-from finops_assets.definitions import build_defs  # noqa: E402
-from finops_assets.lib.sample_data import generate_sample_exports  # noqa: E402
-from finops_assets.settings import Settings  # noqa: E402
+from finops_assets.definitions import build_defs
+from finops_assets.lib.sample_data import generate_sample_exports
+from finops_assets.settings import Settings
 
 SAMPLE_START = date(2025, 1, 1)
 SAMPLE_DAYS = 31
@@ -34,7 +34,9 @@ class Pipeline:
     @property
     def defs(self) -> dg.Definitions:
         return build_defs(
-            Settings(landing_url=str(self.landing), warehouse=self.warehouse, start_date="2024-01-01")
+            Settings(
+                landing_url=str(self.landing), warehouse=self.warehouse, start_date="2024-01-01"
+            )
         )
 
     def materialize(
@@ -87,7 +89,9 @@ def failure_messages(result: dg.ExecuteInProcessResult) -> str:
 
 def failed_checks(result: dg.ExecuteInProcessResult) -> list[str]:
     return sorted(
-        e.asset_check_key.to_user_string() for e in result.get_asset_check_evaluations() if not e.passed
+        e.asset_check_key.to_user_string()
+        for e in result.get_asset_check_evaluations()
+        if not e.passed
     )
 
 
@@ -106,7 +110,9 @@ def pipeline(tmp_path) -> Pipeline:
     landing = tmp_path / "landing"
     landing.mkdir()
     with dg.instance_for_test() as instance:
-        yield Pipeline(landing=landing, warehouse=str(tmp_path / "warehouse.duckdb"), instance=instance)
+        yield Pipeline(
+            landing=landing, warehouse=str(tmp_path / "warehouse.duckdb"), instance=instance
+        )
 
 
 @pytest.fixture

@@ -21,7 +21,12 @@ from finops_assets.lib.sample_data import generate_sample_exports
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-ASSETS = [["raw", "focus"], ["core", "cost_facts"], ["mart", "daily_cost_by_team"], ["mart", "untagged_spend"]]
+ASSETS = [
+    ["raw", "focus"],
+    ["core", "cost_facts"],
+    ["mart", "daily_cost_by_team"],
+    ["mart", "untagged_spend"],
+]
 
 
 @pytest.fixture
@@ -38,7 +43,9 @@ def instance_env(tmp_path):
         "FINOPS_WAREHOUSE": str(tmp_path / "warehouse.duckdb"),
         "FINOPS_START_DATE": "2025-01-01",
     }
-    subprocess.run([BIN / "dagster", "instance", "migrate"], env=env, check=True, capture_output=True)
+    subprocess.run(
+        [BIN / "dagster", "instance", "migrate"], env=env, check=True, capture_output=True
+    )
     return env
 
 
@@ -60,9 +67,22 @@ def facts_totals(warehouse: str) -> list[tuple]:
 
 def cli_materialize(env, partition_range):
     return subprocess.Popen(
-        [BIN / "dagster", "asset", "materialize", "-m", "finops_assets.definitions",
-         "--select", "*", "--partition-range", partition_range],
-        env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            BIN / "dagster",
+            "asset",
+            "materialize",
+            "-m",
+            "finops_assets.definitions",
+            "--select",
+            "*",
+            "--partition-range",
+            partition_range,
+        ],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
 
 
@@ -108,7 +128,11 @@ def dagster_dev(instance_env, tmp_path):
     log = open(tmp_path / "dagster_dev.log", "w")  # noqa: SIM115
     server = subprocess.Popen(
         [BIN / "dagster", "dev", "-h", "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"],
-        env=instance_env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        env=instance_env,
+        cwd=REPO,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 120
@@ -144,18 +168,29 @@ def test_dagster_dev_serves_the_graph_and_runs_a_ui_backfill(dagster_dev):
     graph = {tuple(n["assetKey"]["path"]): n for n in nodes}
     assert sorted(graph) == sorted(tuple(a) for a in ASSETS)
     assert graph[("core", "cost_facts")]["dependencyKeys"] == [{"path": ["raw", "focus"]}]
-    assert sorted(c["name"] for c in graph[("core", "cost_facts")]["assetChecksOrError"]["checks"]) == [
-        "contract", "money_conserved_from_raw", "no_duplicate_charges",
+    assert sorted(
+        c["name"] for c in graph[("core", "cost_facts")]["assetChecksOrError"]["checks"]
+    ) == [
+        "contract",
+        "money_conserved_from_raw",
+        "no_duplicate_charges",
     ]
 
     launched = graphql(
         port,
         """mutation($params: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $params) {
              __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message } } }""",
-        {"params": {"partitionsByAssets": [
-            {"assetKey": {"path": key}, "partitions": {"range": {"start": "2025-01-01", "end": "2025-01-31"}}}
-            for key in ASSETS
-        ]}},
+        {
+            "params": {
+                "partitionsByAssets": [
+                    {
+                        "assetKey": {"path": key},
+                        "partitions": {"range": {"start": "2025-01-01", "end": "2025-01-31"}},
+                    }
+                    for key in ASSETS
+                ]
+            }
+        },
     )["launchPartitionBackfill"]
     assert launched["__typename"] == "LaunchBackfillSuccess", launched
     deadline = time.monotonic() + 400

@@ -5,7 +5,6 @@ sits in pandas at once); failure cases are summarized per column and check, with
 (including the source file) in the check's metadata so the UI shows what broke.
 """
 
-
 from collections import Counter
 from datetime import date
 
@@ -23,7 +22,9 @@ BATCH_ROWS = 250_000
 SAMPLE_ROWS = 10
 
 
-def partition_window(context: dg.AssetCheckExecutionContext | dg.AssetExecutionContext) -> tuple[date, date]:
+def partition_window(
+    context: dg.AssetCheckExecutionContext | dg.AssetExecutionContext,
+) -> tuple[date, date]:
     key_range = context.partition_key_range
     return date.fromisoformat(key_range.start), date.fromisoformat(key_range.end)
 
@@ -80,7 +81,9 @@ def validate_in_batches(
                 ):
                     failures[(str(column), str(check))] += int(count)
                 if len(samples) < SAMPLE_ROWS:
-                    index = [i for i in cases["index"].dropna().unique()][: SAMPLE_ROWS - len(samples)]
+                    index = [i for i in cases["index"].dropna().unique()][
+                        : SAMPLE_ROWS - len(samples)
+                    ]
                     for i in index:
                         row = frame.loc[i]
                         failing = cases[cases["index"] == i]
@@ -96,9 +99,7 @@ def validate_in_batches(
                             }
                         )
                     if not index:  # a column missing entirely, a table-level failure
-                        samples.append(
-                            {"source_file": "", "failed": str(cases.iloc[0].to_dict())}
-                        )
+                        samples.append({"source_file": "", "failed": str(cases.iloc[0].to_dict())})
     return rows_checked, failures, samples
 
 
@@ -122,7 +123,8 @@ def build_contract_check(
         days = partition_window(context)
         rows, failures, samples = validate_in_batches(model, warehouse, table, days)
         summary = pd.DataFrame(
-            [(c, k, n) for (c, k), n in failures.most_common()], columns=["column", "check", "failures"]
+            [(c, k, n) for (c, k), n in failures.most_common()],
+            columns=["column", "check", "failures"],
         )
         return dg.AssetCheckResult(
             passed=not failures,

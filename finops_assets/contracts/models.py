@@ -4,7 +4,6 @@ Money arrives here as float64 (the check reads DECIMAL columns as DOUBLE): contr
 and allowed values; exact money conservation is checked separately, in SQL, to the cent.
 """
 
-
 from typing import Annotated
 
 import pandas as pd
@@ -56,15 +55,18 @@ class RawFocus(_Lineage):
     ServiceName: Series[str] = pa.Field(nullable=True)
     ServiceCategory: Series[str] = pa.Field(nullable=True)
 
-    @pa.dataframe_check(error="ChargePeriodEnd must be after ChargePeriodStart (periods are [start, end))")
+    @pa.dataframe_check(
+        error="ChargePeriodEnd must be after ChargePeriodStart (periods are [start, end))"
+    )
     def charge_period_is_ordered(cls, df: pd.DataFrame) -> Series[bool]:
         return df["ChargePeriodEnd"] > df["ChargePeriodStart"]
 
     @pa.dataframe_check(error="charge_date must be the UTC date of ChargePeriodStart")
     def partition_matches_charge_start(cls, df: pd.DataFrame) -> Series[bool]:
-        return df["ChargePeriodStart"].dt.tz_convert("UTC").dt.normalize().dt.tz_localize(None) == df[
-            "charge_date"
-        ]
+        return (
+            df["ChargePeriodStart"].dt.tz_convert("UTC").dt.normalize().dt.tz_localize(None)
+            == df["charge_date"]
+        )
 
 
 class CostFacts(RawFocus):
@@ -74,7 +76,9 @@ class CostFacts(RawFocus):
     ChargeClass: Series[str] = pa.Field(nullable=True, isin=list(CHARGE_CLASSES))
     ChargeFrequency: Series[str] = pa.Field(nullable=True, isin=list(CHARGE_FREQUENCIES))
     CommitmentDiscountId: Series[str] = pa.Field(nullable=True)
-    CommitmentDiscountStatus: Series[str] = pa.Field(nullable=True, isin=list(COMMITMENT_DISCOUNT_STATUSES))
+    CommitmentDiscountStatus: Series[str] = pa.Field(
+        nullable=True, isin=list(COMMITMENT_DISCOUNT_STATUSES)
+    )
     CommitmentDiscountCategory: Series[str] = pa.Field(
         nullable=True, isin=list(COMMITMENT_DISCOUNT_CATEGORIES)
     )

@@ -1,6 +1,5 @@
 """Money checks: conservation between stages (to the cent, per day and currency) and duplicates."""
 
-
 import dagster as dg
 import pandas as pd
 
@@ -44,22 +43,35 @@ def build_conservation_check(
         days = partition_window(context)
         expected = warehouse.partition_totals(source_table, days)
         actual = warehouse.partition_totals(
-            table, days, billed, effective, f"sum({q(source_rows_column)})" if source_rows_column else "count(*)"
+            table,
+            days,
+            billed,
+            effective,
+            f"sum({q(source_rows_column)})" if source_rows_column else "count(*)",
         )
         mismatches = compare_totals(expected, actual)
         if source_rows_column:
             mismatches += [
-                {"charge_date": k[0].isoformat(), "currency": k[1], "measure": "rows",
-                 "expected": str(expected[k].rows), "actual": str(actual.get(k).rows if k in actual else 0),
-                 "difference": ""}
+                {
+                    "charge_date": k[0].isoformat(),
+                    "currency": k[1],
+                    "measure": "rows",
+                    "expected": str(expected[k].rows),
+                    "actual": str(actual.get(k).rows if k in actual else 0),
+                    "difference": "",
+                }
                 for k in expected
                 if k not in actual or actual[k].rows != expected[k].rows
             ]
-        metadata = {"mismatches": dg.MetadataValue.int(len(mismatches)),
-                    "day_currency_pairs": dg.MetadataValue.int(len(expected))}
+        metadata = {
+            "mismatches": dg.MetadataValue.int(len(mismatches)),
+            "day_currency_pairs": dg.MetadataValue.int(len(expected)),
+        }
         for (day, currency), totals in sorted(actual.items()):
             if day == days[1]:
-                metadata[f"billed_cost_{currency}"] = dg.MetadataValue.float(float(round(totals.billed, 2)))
+                metadata[f"billed_cost_{currency}"] = dg.MetadataValue.float(
+                    float(round(totals.billed, 2))
+                )
         if mismatches:
             metadata["details"] = dg.MetadataValue.md(markdown_table(pd.DataFrame(mismatches[:50])))
         return dg.AssetCheckResult(
@@ -67,7 +79,8 @@ def build_conservation_check(
             severity=dg.AssetCheckSeverity.ERROR,
             description=(
                 f"{len(mismatches)} (day, currency, measure) totals differ from {source_table}"
-                if mismatches else None
+                if mismatches
+                else None
             ),
             metadata=metadata,
         )
@@ -121,7 +134,9 @@ def build_duplicate_charges_check(
             severity=dg.AssetCheckSeverity.ERROR,
             description=(
                 f"{duplicates} charge(s) appear in more than one file; remove the duplicate "
-                "delivery from the landing zone and re-materialize" if duplicates else None
+                "delivery from the landing zone and re-materialize"
+                if duplicates
+                else None
             ),
             metadata={
                 "duplicate_charges": dg.MetadataValue.int(duplicates),

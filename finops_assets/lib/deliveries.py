@@ -133,7 +133,9 @@ def _parse_created_at(value: object, fallback: datetime, where: str) -> datetime
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def parse_focus_manifest(folder: DeliveryFolder, manifest_bytes: bytes, where: str) -> FocusDelivery:
+def parse_focus_manifest(
+    folder: DeliveryFolder, manifest_bytes: bytes, where: str
+) -> FocusDelivery:
     """Validate a delivery's manifest against the files actually present."""
     manifest_object = folder.manifest
     assert manifest_object is not None, "parse_focus_manifest needs a folder with a manifest"

@@ -8,7 +8,13 @@ from finops_assets.lib.focus import ENUMERATED_COLUMNS, FOCUS_COLUMNS
 from finops_assets.lib.focus_load import sql_literal
 from finops_assets.lib.warehouse import quote_identifier as q
 
-FACT_PLATFORM_COLUMNS = ("charge_date", "x_DeliveryId", "x_SourceFile", "x_Dataset", "x_BillingPeriod")
+FACT_PLATFORM_COLUMNS = (
+    "charge_date",
+    "x_DeliveryId",
+    "x_SourceFile",
+    "x_Dataset",
+    "x_BillingPeriod",
+)
 
 
 def cost_facts_sql(raw_table: str, days: tuple[date, date]) -> str:
@@ -23,9 +29,12 @@ def cost_facts_sql(raw_table: str, days: tuple[date, date]) -> str:
             )
         elif column in ENUMERATED_COLUMNS:
             cases = " ".join(
-                f"WHEN {sql_literal(v.lower())} THEN {sql_literal(v)}" for v in ENUMERATED_COLUMNS[column]
+                f"WHEN {sql_literal(v.lower())} THEN {sql_literal(v)}"
+                for v in ENUMERATED_COLUMNS[column]
             )
-            columns.append(f"CASE lower(trim({q(column)})) {cases} ELSE {q(column)} END AS {q(column)}")
+            columns.append(
+                f"CASE lower(trim({q(column)})) {cases} ELSE {q(column)} END AS {q(column)}"
+            )
         else:
             columns.append(q(column))
     return f"""

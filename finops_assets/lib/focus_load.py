@@ -20,9 +20,9 @@ from finops_assets.lib.focus import (
     FOCUS_COLUMNS,
     LINEAGE_COLUMNS,
     MANDATORY_COLUMNS,
-    REQUIRED_VALUES,
     MONEY,
     QUANTITY,
+    REQUIRED_VALUES,
     TEXT,
     TIMESTAMP,
 )
@@ -55,7 +55,9 @@ class SourceFile:
     columns: dict[str, str]  # column -> DuckDB type as read
 
 
-def probe_file(con: duckdb.DuckDBPyConnection, key: str, path: str, fmt: str, where: str) -> SourceFile:
+def probe_file(
+    con: duckdb.DuckDBPyConnection, key: str, path: str, fmt: str, where: str
+) -> SourceFile:
     """Read a file's schema and refuse it early when it cannot be a FOCUS file."""
     try:
         described = con.execute(f"DESCRIBE SELECT * FROM {reader_sql(fmt, [path])}").fetchall()
@@ -74,9 +76,7 @@ def probe_file(con: duckdb.DuckDBPyConnection, key: str, path: str, fmt: str, wh
         if column.lower() not in by_lower and not any(s.lower() in by_lower for s in substitutes):
             missing.append(column)
     if missing:
-        near = {
-            m: [c for c in columns if c.lower().replace("_", "") == m.lower()] for m in missing
-        }
+        near = {m: [c for c in columns if c.lower().replace("_", "") == m.lower()] for m in missing}
         hints = "; ".join(f"{m} looks renamed to {near[m][0]!r}" for m in missing if near[m])
         raise DeliveryError(
             f"{where}: missing mandatory FOCUS column(s) {', '.join(missing)}"
@@ -113,7 +113,11 @@ def typed_select(
         source = by_lower.get(column.lower())
         if source is None:
             source = next(
-                (by_lower[s.lower()] for s in COLUMN_SUBSTITUTES.get(column, ()) if s.lower() in by_lower),
+                (
+                    by_lower[s.lower()]
+                    for s in COLUMN_SUBSTITUTES.get(column, ())
+                    if s.lower() in by_lower
+                ),
                 None,
             )
         expressions.append(
@@ -126,7 +130,9 @@ def typed_select(
             expressions.append(f"{q(column)} AS {q(column)}")
     file_map = ", ".join(f"({sql_literal(f.path)}, {sql_literal(f.key)})" for f in files)
     charge_start = _cast(
-        by_lower.get("chargeperiodstart"), union.get(by_lower.get("chargeperiodstart", "")), TIMESTAMP
+        by_lower.get("chargeperiodstart"),
+        union.get(by_lower.get("chargeperiodstart", "")),
+        TIMESTAMP,
     )
     return f"""
         SELECT * FROM (

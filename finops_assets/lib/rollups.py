@@ -87,7 +87,14 @@ def facts_with_dimensions_sql(rules: Rules, facts_table: str, days: tuple[date, 
 
 def daily_cost_by_team_sql(rules: Rules, facts_table: str, days: tuple[date, date]) -> str:
     extra = [d for d in rules.dimensions if d not in MART_DIMENSIONS]
-    group = ["charge_date", "ProviderName", "BillingCurrency", *MART_DIMENSIONS, *extra, "ServiceCategory"]
+    group = [
+        "charge_date",
+        "ProviderName",
+        "BillingCurrency",
+        *MART_DIMENSIONS,
+        *extra,
+        "ServiceCategory",
+    ]
     return f"""
         SELECT {", ".join(group)},
                sum(BilledCost) AS billed_cost,

@@ -109,7 +109,9 @@ def _line_of(node: yaml.Node | None, location: tuple[Any, ...]) -> int | None:
                 key = next((k for k, _ in node.value if k.value == str(part)), None)
                 return key.start_mark.line + 1 if key is not None else line
             node = match
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+        elif (
+            isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value)
+        ):
             node = node.value[part]
         else:
             break

@@ -21,7 +21,9 @@ class Totals:
     effective: Decimal
 
 
-def totals_sql(table: str, days: tuple[date, date], billed: str, effective: str, rows: str = "count(*)") -> str:
+def totals_sql(
+    table: str, days: tuple[date, date], billed: str, effective: str, rows: str = "count(*)"
+) -> str:
     schema, name = table.split(".")
     return f"""
         SELECT charge_date, BillingCurrency, {rows}, sum({q(billed)}), sum({q(effective)})

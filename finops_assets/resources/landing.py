@@ -124,7 +124,9 @@ class LocalLandingZone(LandingZone):
             st = path.stat()
         except FileNotFoundError:
             return None
-        return LandingObject(key=key, size=st.st_size, modified=datetime.fromtimestamp(st.st_mtime, UTC))
+        return LandingObject(
+            key=key, size=st.st_size, modified=datetime.fromtimestamp(st.st_mtime, UTC)
+        )
 
     def read_bytes(self, key: str) -> bytes:
         return self._path(key).read_bytes()

@@ -76,4 +76,6 @@ class Warehouse(DuckDBResource):
         with self.get_connection() as con:
             if not wh.table_exists(con, table):
                 return {}
-            return to_totals(con.execute(totals_sql(table, days, billed, effective, rows)).fetchall())
+            return to_totals(
+                con.execute(totals_sql(table, days, billed, effective, rows)).fetchall()
+            )

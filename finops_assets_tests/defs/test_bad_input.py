@@ -27,7 +27,9 @@ def loaded(sample_pipeline):
 
 
 def newest_aws_table(landing) -> pa.Table:
-    folder = sorted(landing.glob("focus/aws/aws-focus/billing_period=2025-01/*/manifest.json"))[-1].parent
+    folder = sorted(landing.glob("focus/aws/aws-focus/billing_period=2025-01/*/manifest.json"))[
+        -1
+    ].parent
     return pa.concat_tables(pq.read_table(p) for p in sorted(folder.glob("part-*.parquet")))
 
 
@@ -38,7 +40,11 @@ def drop(landing, table, fmt="parquet", dataset="aws-focus", delivery_id=BAD_ID)
 
 def day_rows(table: pa.Table) -> list[int]:
     """Row numbers charged on DAY (a bad value on another day fails that day's load instead)."""
-    return [i for i, t in enumerate(table["ChargePeriodStart"].to_pylist()) if t.date().isoformat() == DAY]
+    return [
+        i
+        for i, t in enumerate(table["ChargePeriodStart"].to_pylist())
+        if t.date().isoformat() == DAY
+    ]
 
 
 def replace_column(table: pa.Table, name: str, values: list) -> pa.Table:
@@ -60,23 +66,34 @@ def test_truncated_parquet(loaded):
     folder = drop(pipeline.landing, newest_aws_table(pipeline.landing))
     part = folder / "part-00000.parquet"
     part.write_bytes(part.read_bytes()[: part.stat().st_size // 2])
-    assert_fails_and_keeps(pipeline, before, f"{BAD_ID}/part-00000.parquet", "truncated", "Fix: re-deliver")
+    assert_fails_and_keeps(
+        pipeline, before, f"{BAD_ID}/part-00000.parquet", "truncated", "Fix: re-deliver"
+    )
 
 
 def test_zero_byte_parquet(loaded):
     pipeline, before = loaded
     folder = drop(pipeline.landing, newest_aws_table(pipeline.landing))
     (folder / "part-00000.parquet").write_bytes(b"")
-    assert_fails_and_keeps(pipeline, before, "'part-00000.parquet' is empty (0 bytes)", "remove this delivery's manifest")
+    assert_fails_and_keeps(
+        pipeline,
+        before,
+        "'part-00000.parquet' is empty (0 bytes)",
+        "remove this delivery's manifest",
+    )
 
 
 def test_csv_missing_a_mandatory_column(loaded):
     pipeline, before = loaded
     table = newest_aws_table(pipeline.landing)
-    table = table.rename_columns(["Billed_Cost" if c == "BilledCost" else c for c in table.column_names])
+    table = table.rename_columns(
+        ["Billed_Cost" if c == "BilledCost" else c for c in table.column_names]
+    )
     drop(pipeline.landing, table, fmt="csv")
     assert_fails_and_keeps(
-        pipeline, before, "part-00000.csv: missing mandatory FOCUS column(s) BilledCost",
+        pipeline,
+        before,
+        "part-00000.csv: missing mandatory FOCUS column(s) BilledCost",
         "BilledCost looks renamed to 'Billed_Cost'",
     )
 
@@ -88,7 +105,9 @@ def test_non_numeric_cost(loaded):
     costs[day_rows(table)[3]] = "12,50 €"
     drop(pipeline.landing, replace_column(table, "EffectiveCost", costs), fmt="csv")
     assert_fails_and_keeps(
-        pipeline, before, "column EffectiveCost has 1 value(s) that are not a number, e.g. ['12,50 €']"
+        pipeline,
+        before,
+        "column EffectiveCost has 1 value(s) that are not a number, e.g. ['12,50 €']",
     )
 
 
@@ -100,7 +119,9 @@ def test_unknown_currency_code(loaded):
         currencies[i] = "XYZ"
     drop(pipeline.landing, replace_column(table, "BillingCurrency", currencies))
     assert_fails_and_keeps(
-        pipeline, before, "column BillingCurrency is not an ISO 4217 currency code in 2 row(s) e.g. ['XYZ', 'XYZ']"
+        pipeline,
+        before,
+        "column BillingCurrency is not an ISO 4217 currency code in 2 row(s) e.g. ['XYZ', 'XYZ']",
     )
 
 
@@ -127,18 +148,23 @@ def test_incomplete_delivery_without_manifest_is_not_loaded(loaded):
     result = pipeline.materialize(DAY)
     assert result.success, failure_messages(result)
     assert pipeline.snapshot(DAY) == before
-    assert pipeline.query("SELECT count(*) FROM raw.focus WHERE x_DeliveryId = ?", [BAD_ID]) == [(0,)]
+    assert pipeline.query("SELECT count(*) FROM raw.focus WHERE x_DeliveryId = ?", [BAD_ID]) == [
+        (0,)
+    ]
 
 
 def test_delivery_dropped_twice_counts_once(loaded):
     pipeline, before = loaded
-    newest = sorted(pipeline.landing.glob("focus/aws/aws-focus/billing_period=2025-01/*/manifest.json"))[-1].parent
+    newest = sorted(
+        pipeline.landing.glob("focus/aws/aws-focus/billing_period=2025-01/*/manifest.json")
+    )[-1].parent
     shutil.copytree(newest, newest.parent / BAD_ID)  # the same export delivered again
     result = pipeline.materialize(DAY)
     assert result.success, failure_messages(result)
     assert pipeline.snapshot(DAY) == before
     assert pipeline.query(
-        "SELECT count(*) FROM raw.focus WHERE x_Dataset = 'aws/aws-focus' AND x_DeliveryId <> ?", [BAD_ID]
+        "SELECT count(*) FROM raw.focus WHERE x_Dataset = 'aws/aws-focus' AND x_DeliveryId <> ?",
+        [BAD_ID],
     ) == [(0,)]
 
 
@@ -156,8 +182,16 @@ def test_same_export_in_two_datasets_is_caught_as_duplicate_charges(loaded):
 
 def test_day_without_rows_is_an_explicit_empty_partition(loaded):
     pipeline, _ = loaded
-    for provider, dataset in [("aws", "aws-focus"), ("azure", "azure-focus-eu"), ("gcp", "gcp-focus")]:
-        folder = sorted(pipeline.landing.glob(f"focus/{provider}/{dataset}/billing_period=2025-01/*/manifest.json"))[-1].parent
+    for provider, dataset in [
+        ("aws", "aws-focus"),
+        ("azure", "azure-focus-eu"),
+        ("gcp", "gcp-focus"),
+    ]:
+        folder = sorted(
+            pipeline.landing.glob(
+                f"focus/{provider}/{dataset}/billing_period=2025-01/*/manifest.json"
+            )
+        )[-1].parent
         files = sorted(folder.glob("part-*"))
         fmt = "csv" if files[0].name.endswith((".csv", ".csv.gz")) else "parquet"
         if fmt == "parquet":

@@ -11,7 +11,13 @@ import duckdb
 
 from finops_assets_tests.conftest import failed_checks, failure_messages
 
-REAL_FOCUS = Path(__file__).parents[3] / "shared" / "data" / "real_samples" / "focus_1_0_sample_anonymized.csv"
+REAL_FOCUS = (
+    Path(__file__).parents[3]
+    / "shared"
+    / "data"
+    / "real_samples"
+    / "focus_1_0_sample_anonymized.csv"
+)
 ALL_CHECKS = 8
 
 
@@ -46,7 +52,9 @@ def expected_totals(delivery_dirs: list[Path]) -> dict[tuple[date, str], tuple[f
     return {k: (round(v[0], 2), round(v[1], 2)) for k, v in totals.items()}
 
 
-def mart_totals(pipeline, table="mart.daily_cost_by_team", billed="billed_cost", effective="effective_cost"):
+def mart_totals(
+    pipeline, table="mart.daily_cost_by_team", billed="billed_cost", effective="effective_cost"
+):
     return {
         (day, currency): (round(float(b), 2), round(float(e), 2))
         for day, currency, b, e in pipeline.query(
@@ -65,7 +73,12 @@ def test_month_backfill_matches_the_delivered_files_to_the_cent(sample_pipeline)
     assert len(expected) == 62  # 31 days x (USD, EUR)
     assert {currency for _, currency in expected} == {"USD", "EUR"}
     assert mart_totals(sample_pipeline) == expected
-    assert mart_totals(sample_pipeline, "mart.untagged_spend", "total_billed_cost", "total_effective_cost") == expected
+    assert (
+        mart_totals(
+            sample_pipeline, "mart.untagged_spend", "total_billed_cost", "total_effective_cost"
+        )
+        == expected
+    )
 
     # No NULL dimension anywhere; untagged cost is visible under the sentinel.
     nulls = sample_pipeline.query(
@@ -91,7 +104,10 @@ def test_per_partition_metadata_is_each_days_own_figure(sample_pipeline):
         )
     }
     rows_by_day = dict(
-        (str(d), n) for d, n in sample_pipeline.query("SELECT charge_date, count(*) FROM core.cost_facts GROUP BY 1")
+        (str(d), n)
+        for d, n in sample_pipeline.query(
+            "SELECT charge_date, count(*) FROM core.cost_facts GROUP BY 1"
+        )
     )
     events = [
         e.materialization
@@ -123,11 +139,16 @@ def test_restated_days_come_from_the_newest_delivery(sample_pipeline, sample_exp
     restated = summary.restated_days[0].isoformat()
     assert sample_pipeline.materialize(restated).success
     newest = newest_delivery_dirs(sample_pipeline.landing)
-    assert sample_pipeline.query("SELECT DISTINCT x_DeliveryId FROM raw.focus ORDER BY 1") == sorted(
-        (d.name,) for d in newest
-    )
+    assert sample_pipeline.query(
+        "SELECT DISTINCT x_DeliveryId FROM raw.focus ORDER BY 1"
+    ) == sorted((d.name,) for d in newest)
     oldest = sorted(
-        {m.parent.parent: m.parent for m in sorted(sample_pipeline.landing.glob("focus/*/*/*/*/manifest.json"), reverse=True)}.values()
+        {
+            m.parent.parent: m.parent
+            for m in sorted(
+                sample_pipeline.landing.glob("focus/*/*/*/*/manifest.json"), reverse=True
+            )
+        }.values()
     )
     day = summary.restated_days[0]
     old = {k: v for k, v in expected_totals(oldest).items() if k[0] == day}
@@ -140,13 +161,15 @@ def test_real_focus_sample_keeps_every_cent(pipeline):
     folder = pipeline.landing / "focus" / "mixed" / "sample" / "billing_period=2024-09" / "d1"
     folder.mkdir(parents=True)
     shutil.copy(REAL_FOCUS, folder / "part-00000.csv")
-    (folder / "manifest.json").write_text('{"files": ["part-00000.csv"], "createdAt": "2024-10-02T00:00:00Z"}')
+    (folder / "manifest.json").write_text(
+        '{"files": ["part-00000.csv"], "createdAt": "2024-10-02T00:00:00Z"}'
+    )
     result = pipeline.materialize("2024-09-01", "2024-09-30")
     assert result.success, failure_messages(result)
     assert failed_checks(result) == []
-    assert pipeline.query("SELECT count(*), sum(BilledCost), sum(EffectiveCost) FROM core.cost_facts") == [
-        (1000, Decimal("20.520226728990"), Decimal("14.976514185860"))
-    ]
+    assert pipeline.query(
+        "SELECT count(*), sum(BilledCost), sum(EffectiveCost) FROM core.cost_facts"
+    ) == [(1000, Decimal("20.520226728990"), Decimal("14.976514185860"))]
     assert pipeline.query(
         "SELECT sum(billed_cost), sum(effective_cost), sum(row_count) FROM mart.daily_cost_by_team"
     ) == [(Decimal("20.520226728990"), Decimal("14.976514185860"), 1000)]
@@ -156,6 +179,9 @@ def test_real_focus_sample_keeps_every_cent(pipeline):
         ("Usage-Based",),
     ]
     # Its tags use business_unit, an alias of department in the shipped rules.
-    assert pipeline.query(
-        "SELECT count(*) FROM mart.daily_cost_by_team WHERE department <> '__untagged__'"
-    )[0][0] > 0
+    assert (
+        pipeline.query(
+            "SELECT count(*) FROM mart.daily_cost_by_team WHERE department <> '__untagged__'"
+        )[0][0]
+        > 0
+    )

@@ -25,7 +25,9 @@ def obj(key, size=100):
 
 def folder_with(files, delivery="d1", period="2025-01"):
     prefix = f"focus/aws/aws-focus/billing_period={period}/{delivery}"
-    objects = [obj(f"{prefix}/{name}", size) for name, size in files] + [obj(f"{prefix}/manifest.json")]
+    objects = [obj(f"{prefix}/{name}", size) for name, size in files] + [
+        obj(f"{prefix}/manifest.json")
+    ]
     (folder,) = group_focus_folders(objects)
     return folder
 
@@ -43,7 +45,10 @@ def test_groups_folders_and_ignores_unrelated_keys():
         obj("aws-cur/report/20250101-20250201/report-Manifest.json"),
     ]
     folders = group_focus_folders(objects)
-    assert [(f.delivery_id, f.manifest is not None) for f in folders] == [("d1", True), ("d2", False)]
+    assert [(f.delivery_id, f.manifest is not None) for f in folders] == [
+        ("d1", True),
+        ("d2", False),
+    ]
     assert folders[0].provider == "aws" and folders[0].billing_period == "2025-01"
 
 

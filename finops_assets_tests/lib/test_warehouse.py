@@ -52,7 +52,10 @@ def test_replace_only_touches_its_day(db):
             [DAY1],
         )
         assert (result.rows_deleted, result.rows_inserted) == (1, 1)
-        assert rows(con) == [(DAY1, Decimal("9.000000000000"), "c"), (DAY2, Decimal("2.500000000000"), "b")]
+        assert rows(con) == [
+            (DAY1, Decimal("9.000000000000"), "c"),
+            (DAY2, Decimal("2.500000000000"), "b"),
+        ]
 
 
 def test_insert_matches_columns_by_name_not_position(db):
@@ -65,9 +68,9 @@ def test_insert_matches_columns_by_name_not_position(db):
             "SELECT 'z' AS name, 7.5::DECIMAL(38,12) AS cost, DATE '2025-01-01' AS charge_date",
             [DAY1],
         )
-        assert con.execute("SELECT name, cost FROM core.t WHERE charge_date = ?", [DAY1]).fetchall() == [
-            ("z", Decimal("7.500000000000"))
-        ]
+        assert con.execute(
+            "SELECT name, cost FROM core.t WHERE charge_date = ?", [DAY1]
+        ).fetchall() == [("z", Decimal("7.500000000000"))]
 
 
 def test_new_column_is_added_nullable_and_old_partitions_kept(db):
@@ -96,7 +99,10 @@ def test_failed_insert_rolls_back_delete_and_schema_change(db):
                 "SELECT DATE '2025-01-01' AS charge_date, 'oops' AS cost, 'x' AS name, 1 AS newcol",
                 [DAY1],
             )
-        assert rows(con) == [(DAY1, Decimal("1.250000000000"), "a"), (DAY2, Decimal("2.500000000000"), "b")]
+        assert rows(con) == [
+            (DAY1, Decimal("1.250000000000"), "a"),
+            (DAY2, Decimal("2.500000000000"), "b"),
+        ]
         assert list(wh.table_columns(con, "core.t")) == ["charge_date", "cost", "name"]
 
 
@@ -155,9 +161,11 @@ def test_lock_timeout_names_the_lock_file(db):
     holder = multiprocessing.get_context("fork").Process(target=_hold_lock, args=(db, 3, started))
     holder.start()
     assert started.wait(10)
-    with pytest.raises(wh.WarehouseLockTimeout, match=r"warehouse\.duckdb\.lock"):
-        with wh.connect(db, lock_timeout_seconds=0.3):
-            pass
+    with (
+        pytest.raises(wh.WarehouseLockTimeout, match=r"warehouse\.duckdb\.lock"),
+        wh.connect(db, lock_timeout_seconds=0.3),
+    ):
+        pass
     holder.join(10)
 
 
@@ -193,4 +201,7 @@ def test_killed_writer_loses_nothing(db):
     writer.wait(10)
     assert writer.returncode == -signal.SIGKILL
     with wh.connect(db) as con:
-        assert rows(con) == [(DAY1, Decimal("1.250000000000"), "a"), (DAY2, Decimal("2.500000000000"), "b")]
+        assert rows(con) == [
+            (DAY1, Decimal("1.250000000000"), "a"),
+            (DAY2, Decimal("2.500000000000"), "b"),
+        ]

@@ -10,9 +10,7 @@ from finops_assets.resources.landing import (
 )
 
 
-@pytest.mark.parametrize(
-    "key", ["../secret", "a/../../b", "/etc/passwd", "a\\..\\b", "", "C:/x"]
-)
+@pytest.mark.parametrize("key", ["../secret", "a/../../b", "/etc/passwd", "a\\..\\b", "", "C:/x"])
 def test_keys_cannot_escape_the_root(key):
     with pytest.raises(LandingKeyError):
         safe_key(key)

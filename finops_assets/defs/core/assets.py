@@ -1,6 +1,5 @@
 """core/cost_facts: one row per charge in FOCUS 1.2 columns, whatever the source."""
 
-
 import dagster as dg
 import duckdb
 
@@ -36,12 +35,17 @@ def cost_facts(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Ma
         bad = con.execute(invalid_tags_sql(COST_FACTS_TABLE, days)).fetchall()
         if bad:
             raise DeliveryError(
-                "; ".join(f"{f}: column Tags is not a JSON object in {n} row(s), e.g. {s}" for f, n, s in bad)
+                "; ".join(
+                    f"{f}: column Tags is not a JSON object in {n} row(s), e.g. {s}"
+                    for f, n, s in bad
+                )
                 + ". Fix: the producer must send Tags as a JSON object (FOCUS), e.g. "
                 '{"team": "payments"}; re-deliver the file.'
             )
 
-    write = warehouse.replace_partitions(COST_FACTS_TABLE, select_sql, days_between(days), validate=validate)
+    write = warehouse.replace_partitions(
+        COST_FACTS_TABLE, select_sql, days_between(days), validate=validate
+    )
     add_daily_money_metadata(context, warehouse.partition_totals(COST_FACTS_TABLE, days), days)
     return dg.MaterializeResult(
         metadata={"rows_replaced": dg.MetadataValue.int(write.rows_deleted)}

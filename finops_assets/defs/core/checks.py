@@ -10,7 +10,9 @@ from finops_assets.partitions import daily_partitions
 
 COST_FACTS = dg.AssetKey(["core", "cost_facts"])
 
-cost_facts_contract = build_contract_check(CostFacts, COST_FACTS, COST_FACTS_TABLE, daily_partitions)
+cost_facts_contract = build_contract_check(
+    CostFacts, COST_FACTS, COST_FACTS_TABLE, daily_partitions
+)
 cost_facts_conserved = build_conservation_check(
     asset_key=COST_FACTS,
     table=COST_FACTS_TABLE,

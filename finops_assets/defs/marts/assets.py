@@ -1,6 +1,5 @@
 """Daily marts: cost per team and untagged spend, with tag dimensions from the rules YAML."""
 
-
 import dagster as dg
 
 from finops_assets.contracts.checks import WAREHOUSE_POOL, partition_window
@@ -87,7 +86,9 @@ def untagged_spend(
 ) -> dg.MaterializeResult:
     days = partition_window(context)
     write = warehouse.replace_partitions(
-        UNTAGGED_SPEND_TABLE, untagged_spend_sql(rules.load(), COST_FACTS_TABLE, days), days_between(days)
+        UNTAGGED_SPEND_TABLE,
+        untagged_spend_sql(rules.load(), COST_FACTS_TABLE, days),
+        days_between(days),
     )
     add_daily_money_metadata(
         context,
@@ -97,4 +98,6 @@ def untagged_spend(
         days,
         extra=untagged_share_by_day(warehouse, days),
     )
-    return dg.MaterializeResult(metadata={"rows_written": dg.MetadataValue.int(write.rows_inserted)})
+    return dg.MaterializeResult(
+        metadata={"rows_written": dg.MetadataValue.int(write.rows_inserted)}
+    )

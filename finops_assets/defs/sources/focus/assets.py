@@ -1,6 +1,5 @@
 """raw/focus: FOCUS exports from any producer, loaded per charge day from complete deliveries."""
 
-
 from collections import defaultdict
 from datetime import date, timedelta
 
@@ -60,7 +59,9 @@ def discover_deliveries(
         try:
             complete.append(
                 parse_focus_manifest(
-                    folder, landing.read_bytes(folder.manifest_key), landing.url(folder.manifest_key)
+                    folder,
+                    landing.read_bytes(folder.manifest_key),
+                    landing.url(folder.manifest_key),
                 )
             )
         except DeliveryError as error:
@@ -84,7 +85,11 @@ def select_month_deliveries(
         if not deliveries_for_month([_placeholder(folder)], month, correction_months):
             continue
         current = next(
-            (d for d in chosen if d.stream == folder.stream and d.billing_period == folder.billing_period),
+            (
+                d
+                for d in chosen
+                if d.stream == folder.stream and d.billing_period == folder.billing_period
+            ),
             None,
         )
         manifest = folder.manifest
@@ -132,7 +137,9 @@ def raw_focus(
     empty_days: list[str] = []
     files_loaded = 0
     for chunk in month_chunks(days):
-        deliveries = select_month_deliveries(month_of(chunk[0]), complete, broken, correction_months)
+        deliveries = select_month_deliveries(
+            month_of(chunk[0]), complete, broken, correction_months
+        )
         if not deliveries:
             raise dg.Failure(
                 f"No complete FOCUS delivery covers {chunk[0]}..{chunk[1]} under "
