@@ -88,13 +88,53 @@ def build_conservation_check(
     return conservation_check
 
 
+def duplicate_charges_sql(table: str) -> str:
+    """Two signs that an export was delivered twice, per day and currency:
+
+    - the same charge (every FOCUS column equal) from two different datasets, e.g. an export
+      copied into a second dataset folder;
+    - two files with the same fingerprint (row count, cost sums and the XOR of row hashes), e.g. a
+      part file copied under another name.
+
+    Identical rows inside one delivery are not flagged: providers aggregate line items on columns
+    FOCUS does not carry, so two real charges can agree on every FOCUS column.
+    """
+    schema, name = table.split(".")
+    charge = ", ".join(q(c) for c in FOCUS_COLUMNS)
+    source = f"{q(schema)}.{q(name)}"
+    return f"""
+        WITH day AS (SELECT *, hash({charge}) AS charge_hash FROM {source}
+                     WHERE charge_date BETWEEN ? AND ?),
+        across_datasets AS (
+            SELECT any_value(charge_date) AS charge_date, any_value(BillingCurrency) AS BillingCurrency,
+                   'same charge in ' || string_agg(DISTINCT x_Dataset, ' and ' ORDER BY x_Dataset) AS reason,
+                   count(*) AS rows
+            FROM day GROUP BY charge_hash HAVING count(DISTINCT x_Dataset) > 1
+        ),
+        fingerprints AS (
+            SELECT x_SourceFile, any_value(charge_date) AS charge_date,
+                   any_value(BillingCurrency) AS BillingCurrency,
+                   count(*) AS rows, sum(BilledCost) AS billed, sum(EffectiveCost) AS effective,
+                   bit_xor(charge_hash) AS fingerprint
+            FROM day GROUP BY x_SourceFile
+        ),
+        copied_files AS (
+            SELECT any_value(charge_date) AS charge_date, any_value(BillingCurrency) AS BillingCurrency,
+                   'identical files ' || string_agg(x_SourceFile, ' and ' ORDER BY x_SourceFile) AS reason,
+                   sum(rows) AS rows
+            FROM fingerprints GROUP BY rows, billed, effective, fingerprint
+            HAVING count(*) > 1
+        )
+        SELECT charge_date, BillingCurrency, reason, sum(rows)::BIGINT AS duplicate_rows
+        FROM (SELECT * FROM across_datasets UNION ALL SELECT * FROM copied_files)
+        GROUP BY ALL ORDER BY ALL
+    """
+
+
 def build_duplicate_charges_check(
     *, asset_key: dg.AssetKey, table: str, partitions_def: dg.PartitionsDefinition
 ) -> dg.AssetChecksDefinition:
-    """The same charge (every FOCUS column equal) loaded from two different files: a delivery
-    dropped twice into different folders, or a file copied inside a delivery."""
-
-    charge = ", ".join(q(c) for c in FOCUS_COLUMNS)
+    """An export delivered twice (see ``duplicate_charges_sql``)."""
 
     @dg.asset_check(
         asset=asset_key,
@@ -103,43 +143,27 @@ def build_duplicate_charges_check(
         partitions_def=partitions_def,
         pool=WAREHOUSE_POOL,
         description=(
-            "No charge appears in more than one source file: every FOCUS column identical in two "
-            "files means the same export was delivered twice."
+            "No export is counted twice: the same charge may not come from two datasets, and no "
+            "two files may hold the same rows."
         ),
     )
     def duplicate_charges_check(
         context: dg.AssetCheckExecutionContext, warehouse: Warehouse
     ) -> dg.AssetCheckResult:
         days = partition_window(context)
-        schema, name = table.split(".")
-        rows = warehouse.query(
-            f"""
-            SELECT charge_date, BillingCurrency, count(*) AS duplicate_charges,
-                   string_agg(DISTINCT files, ' | ') AS files
-            FROM (
-                SELECT any_value(charge_date) AS charge_date, any_value(BillingCurrency) AS BillingCurrency,
-                       string_agg(DISTINCT x_SourceFile, ', ' ORDER BY x_SourceFile) AS files
-                FROM {q(schema)}.{q(name)}
-                WHERE charge_date BETWEEN ? AND ?
-                GROUP BY hash({charge})
-                HAVING count(DISTINCT x_SourceFile) > 1
-            )
-            GROUP BY ALL ORDER BY ALL
-            """,
-            [days[0], days[1]],
-        ).to_pandas()
-        duplicates = int(rows["duplicate_charges"].sum()) if len(rows) else 0
+        rows = warehouse.query(duplicate_charges_sql(table), [days[0], days[1]]).to_pandas()
+        duplicates = int(rows["duplicate_rows"].sum()) if len(rows) else 0
         return dg.AssetCheckResult(
             passed=duplicates == 0,
             severity=dg.AssetCheckSeverity.ERROR,
             description=(
-                f"{duplicates} charge(s) appear in more than one file; remove the duplicate "
-                "delivery from the landing zone and re-materialize"
+                f"{duplicates} row(s) look delivered twice; remove the duplicate export from the "
+                "landing zone and re-materialize"
                 if duplicates
                 else None
             ),
             metadata={
-                "duplicate_charges": dg.MetadataValue.int(duplicates),
+                "duplicate_rows": dg.MetadataValue.int(duplicates),
                 "details": dg.MetadataValue.md(markdown_table(rows.head(20))),
             },
         )

@@ -218,3 +218,19 @@ def test_no_delivery_for_the_month_says_what_to_do(pipeline):
     result = pipeline.materialize("2025-03-01")
     assert not result.success
     assert "No complete FOCUS delivery covers 2025-03-01..2025-03-01" in failure_messages(result)
+
+
+def test_part_file_copied_under_another_name_is_caught(loaded):
+    pipeline, before = loaded
+    folder = drop(pipeline.landing, newest_aws_table(pipeline.landing))
+    shutil.copy(folder / "part-00000.parquet", folder / "part-00000 (1).parquet")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["files"].append("part-00000 (1).parquet")
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    result = pipeline.materialize(DAY)
+    assert failed_checks(result) == ["core/cost_facts:no_duplicate_charges"]
+    evaluation = next(e for e in result.get_asset_check_evaluations() if not e.passed)
+    assert "identical files" in evaluation.metadata["details"].value
+    assert "part-00000 (1).parquet" in evaluation.metadata["details"].value
+    after = pipeline.snapshot(DAY)
+    assert after["mart.daily_cost_by_team"] == before["mart.daily_cost_by_team"]
