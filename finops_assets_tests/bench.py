@@ -146,7 +146,6 @@ def run_floor(files: list[Path], workdir: Path, sampler: PeakSampler) -> Stage:
 
 
 def run_chain(landing: Path, workdir: Path, sampler: PeakSampler) -> SizeResult:
-    os.environ["FINOPS_START_DATE"] = "2025-01-01"
     import dagster as dg
     import duckdb
 
@@ -154,7 +153,10 @@ def run_chain(landing: Path, workdir: Path, sampler: PeakSampler) -> SizeResult:
     from finops_assets.settings import Settings
 
     warehouse = str(workdir / "warehouse.duckdb")
-    defs = build_defs(Settings(landing_url=str(landing), warehouse=warehouse))
+    start_date = os.environ.get("FINOPS_START_DATE") or "2025-01-01"
+    defs = build_defs(
+        Settings(landing_url=str(landing), warehouse=warehouse, start_date=start_date)
+    )
     job = defs.resolve_implicit_global_asset_job_def()
     with dg.instance_for_test() as instance:
         start = time.time()
