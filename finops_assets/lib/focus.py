@@ -94,23 +94,18 @@ MANDATORY_COLUMNS: tuple[str, ...] = (
     "ServiceCategory",
 )
 
-# Columns whose empty value makes a charge unusable (money, currency, owner account, periods,
-# category, provider): a row without one fails the load. FOCUS also requires ListCost,
-# ContractedCost, PublisherName, InvoiceIssuerName, ServiceName and ServiceCategory to be filled,
-# but real producers leave some empty (e.g. Oracle's ContractedCost); those rows are kept as
-# delivered and counted, never invented.
-REQUIRED_VALUES: tuple[str, ...] = (
-    "BilledCost",
-    "EffectiveCost",
-    "BillingAccountId",
-    "BillingCurrency",
-    "BillingPeriodStart",
-    "BillingPeriodEnd",
-    "ChargePeriodStart",
-    "ChargePeriodEnd",
-    "ChargeCategory",
-    "ProviderName",
+# FOCUS requires these to be filled, but real producers leave some empty (e.g. Oracle's
+# ContractedCost). Rows missing them are kept as delivered (never invented) and counted in the
+# raw/focus metadata; every other mandatory column must have a value or the load fails.
+KEPT_WHEN_EMPTY: tuple[str, ...] = (
+    "ListCost",
+    "ContractedCost",
+    "InvoiceIssuerName",
+    "PublisherName",
+    "ServiceName",
+    "ServiceCategory",
 )
+REQUIRED_VALUES: tuple[str, ...] = tuple(c for c in MANDATORY_COLUMNS if c not in KEPT_WHEN_EMPTY)
 
 # FOCUS 1.3 renamed ProviderName/PublisherName; accept the new names as substitutes.
 COLUMN_SUBSTITUTES: dict[str, tuple[str, ...]] = {

@@ -173,6 +173,23 @@ def test_real_focus_sample_keeps_every_cent(pipeline):
     assert pipeline.query(
         "SELECT sum(billed_cost), sum(effective_cost), sum(row_count) FROM mart.daily_cost_by_team"
     ) == [(Decimal("20.520226728990"), Decimal("14.976514185860"), 1000)]
+    # Oracle's rows lack ContractedCost: kept as delivered, and counted per day in the metadata.
+    raw_events = [
+        e.materialization.metadata
+        for e in result.get_asset_materialization_events()
+        if e.materialization.asset_key == dg.AssetKey(["raw", "focus"])
+    ]
+    assert (
+        sum(
+            m["rows_with_empty_focus_columns"].value
+            for m in raw_events
+            if "rows_with_empty_focus_columns" in m
+        )
+        == 7
+    )
+    assert pipeline.query("SELECT count(*) FROM core.cost_facts WHERE ContractedCost IS NULL") == [
+        (7,)
+    ]
     # Producer quirks are normalized, not rejected: "Usage-based" -> "Usage-Based".
     assert pipeline.query("SELECT DISTINCT ChargeFrequency FROM core.cost_facts ORDER BY 1") == [
         ("One-Time",),

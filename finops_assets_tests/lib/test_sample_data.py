@@ -19,16 +19,7 @@ import pyarrow as pa
 import pytest
 
 from finops_assets.cli import main
-from finops_assets.lib.focus import (
-    CHARGE_CATEGORIES,
-    CHARGE_CLASSES,
-    CHARGE_FREQUENCIES,
-    COMMITMENT_DISCOUNT_CATEGORIES,
-    COMMITMENT_DISCOUNT_STATUSES,
-    FOCUS_COLUMNS,
-    PRICING_CATEGORIES,
-    SERVICE_CATEGORIES,
-)
+from finops_assets.lib.focus import ENUMERATED_COLUMNS, FOCUS_COLUMNS
 from finops_assets.lib.sample_data import (
     SampleSummary,
     generate_sample_exports,
@@ -247,16 +238,7 @@ def test_csv_text_is_plain(exports) -> None:
 
 
 def test_enumerated_columns_use_allowed_values(con) -> None:
-    allowed = {
-        "ChargeCategory": CHARGE_CATEGORIES,
-        "ChargeClass": CHARGE_CLASSES,
-        "ChargeFrequency": CHARGE_FREQUENCIES,
-        "CommitmentDiscountStatus": COMMITMENT_DISCOUNT_STATUSES,
-        "CommitmentDiscountCategory": COMMITMENT_DISCOUNT_CATEGORIES,
-        "PricingCategory": PRICING_CATEGORIES,
-        "ServiceCategory": SERVICE_CATEGORIES,
-    }
-    for column, values in allowed.items():
+    for column, values in ENUMERATED_COLUMNS.items():
         found = {v for (v,) in con.execute(f'SELECT DISTINCT "{column}" FROM charges').fetchall()}
         assert found - {None} <= set(values), column
     categories = {

@@ -14,6 +14,26 @@ DAILY_COST_BY_TEAM_TABLE = "mart.daily_cost_by_team"
 UNTAGGED_SPEND_TABLE = "mart.untagged_spend"
 
 
+def write_mart(
+    context: dg.AssetExecutionContext,
+    warehouse: Warehouse,
+    table: str,
+    select_sql: str,
+    money_columns: tuple[str, str],
+    extra_metadata=None,
+) -> int:
+    """Replace the run's days of a mart and attach its per-day money metadata."""
+    days = partition_window(context)
+    write = warehouse.replace_partitions(table, select_sql, days_between(days))
+    add_daily_money_metadata(
+        context,
+        warehouse.partition_totals(table, days, *money_columns),
+        days,
+        extra=extra_metadata(days) if extra_metadata else None,
+    )
+    return write.rows_inserted
+
+
 def untagged_share_by_day(warehouse: Warehouse, days) -> dict:
     """Per day: untagged share of effective cost in %, one series per currency."""
     rows = warehouse.query(
@@ -50,19 +70,16 @@ def daily_cost_by_team(
     context: dg.AssetExecutionContext, warehouse: Warehouse, rules: RulesResource
 ) -> dg.MaterializeResult:
     days = partition_window(context)
-    write = warehouse.replace_partitions(
+    rows = write_mart(
+        context,
+        warehouse,
         DAILY_COST_BY_TEAM_TABLE,
         daily_cost_by_team_sql(rules.load(), COST_FACTS_TABLE, days),
-        days_between(days),
-    )
-    add_daily_money_metadata(
-        context,
-        warehouse.partition_totals(DAILY_COST_BY_TEAM_TABLE, days, "billed_cost", "effective_cost"),
-        days,
+        ("billed_cost", "effective_cost"),
     )
     return dg.MaterializeResult(
         metadata={
-            "rows_written": dg.MetadataValue.int(write.rows_inserted),
+            "rows_written": dg.MetadataValue.int(rows),
             "rules_file": dg.MetadataValue.path(rules.resolved_path()),
         }
     )
@@ -85,19 +102,12 @@ def untagged_spend(
     context: dg.AssetExecutionContext, warehouse: Warehouse, rules: RulesResource
 ) -> dg.MaterializeResult:
     days = partition_window(context)
-    write = warehouse.replace_partitions(
+    rows = write_mart(
+        context,
+        warehouse,
         UNTAGGED_SPEND_TABLE,
         untagged_spend_sql(rules.load(), COST_FACTS_TABLE, days),
-        days_between(days),
+        ("total_billed_cost", "total_effective_cost"),
+        extra_metadata=lambda days: untagged_share_by_day(warehouse, days),
     )
-    add_daily_money_metadata(
-        context,
-        warehouse.partition_totals(
-            UNTAGGED_SPEND_TABLE, days, "total_billed_cost", "total_effective_cost"
-        ),
-        days,
-        extra=untagged_share_by_day(warehouse, days),
-    )
-    return dg.MaterializeResult(
-        metadata={"rows_written": dg.MetadataValue.int(write.rows_inserted)}
-    )
+    return dg.MaterializeResult(metadata={"rows_written": dg.MetadataValue.int(rows)})

@@ -18,6 +18,7 @@ from finops_assets.lib.deliveries import (
     newest_per_period,
     parse_focus_manifest,
 )
+from finops_assets.lib.focus import KEPT_WHEN_EMPTY
 from finops_assets.lib.focus_load import (
     SourceFile,
     diagnose_file_errors,
@@ -112,6 +113,32 @@ def _placeholder(folder: DeliveryFolder) -> FocusDelivery:
     )
 
 
+def report_empty_focus_columns(
+    context: dg.AssetExecutionContext, warehouse: Warehouse, days: tuple[date, date]
+) -> dict[date, dict[str, dg.MetadataValue]]:
+    """Count rows that lack a FOCUS-mandatory column we tolerate (KEPT_WHEN_EMPTY), per day."""
+    any_empty = " OR ".join(f"{c} IS NULL" for c in KEPT_WHEN_EMPTY)
+    per_column = ", ".join(f"count_if({c} IS NULL)" for c in KEPT_WHEN_EMPTY)
+    rows = warehouse.query(
+        f"SELECT charge_date, count_if({any_empty}), {per_column} FROM {RAW_FOCUS_TABLE} "
+        "WHERE charge_date BETWEEN ? AND ? GROUP BY 1",
+        [days[0], days[1]],
+    ).to_pylist()
+    totals = dict.fromkeys(KEPT_WHEN_EMPTY, 0)
+    extra = {}
+    for row in rows:
+        values = list(row.values())
+        extra[values[0]] = {"rows_with_empty_focus_columns": dg.MetadataValue.int(int(values[1]))}
+        for column, count in zip(KEPT_WHEN_EMPTY, values[2:], strict=True):
+            totals[column] += int(count)
+    if any(totals.values()):
+        context.log.warning(
+            "Rows kept although FOCUS requires these columns to be filled: "
+            + ", ".join(f"{c} empty in {n}" for c, n in totals.items() if n)
+        )
+    return extra
+
+
 @dg.asset(
     key=["raw", "focus"],
     group_name="raw",
@@ -204,7 +231,12 @@ def raw_focus(
                     "partition is stored empty."
                 )
             day += timedelta(days=1)
-    add_daily_money_metadata(context, warehouse.partition_totals(RAW_FOCUS_TABLE, days), days)
+    add_daily_money_metadata(
+        context,
+        warehouse.partition_totals(RAW_FOCUS_TABLE, days),
+        days,
+        extra=report_empty_focus_columns(context, warehouse, days),
+    )
     return dg.MaterializeResult(
         metadata={
             "deliveries": dg.MetadataValue.text(", ".join(sorted(used))),
