@@ -49,20 +49,17 @@ def instance_env(tmp_path):
     return env
 
 
-def month_totals(warehouse: str) -> list[tuple]:
+def month_totals(warehouse: str, table="mart.daily_cost_by_team", billed="billed_cost") -> list[tuple]:
+    """Per currency: distinct days and Σ billed cost of ``table``."""
     with duckdb.connect(warehouse, read_only=True) as con:
         return con.execute(
-            "SELECT BillingCurrency, count(DISTINCT charge_date), round(sum(billed_cost), 2) "
-            "FROM mart.daily_cost_by_team GROUP BY 1 ORDER BY 1"
+            f"SELECT BillingCurrency, count(DISTINCT charge_date), round(sum({billed}), 2) "
+            f"FROM {table} GROUP BY 1 ORDER BY 1"
         ).fetchall()
 
 
 def facts_totals(warehouse: str) -> list[tuple]:
-    with duckdb.connect(warehouse, read_only=True) as con:
-        return con.execute(
-            "SELECT BillingCurrency, count(DISTINCT charge_date), round(sum(BilledCost), 2) "
-            "FROM core.cost_facts GROUP BY 1 ORDER BY 1"
-        ).fetchall()
+    return month_totals(warehouse, "core.cost_facts", "BilledCost")
 
 
 def cli_materialize(env, partition_range):
