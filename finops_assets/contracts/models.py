@@ -19,7 +19,7 @@ from finops_assets.lib.focus import (
     SERVICE_CATEGORIES,
 )
 from finops_assets.lib.focus_load import ISO_CURRENCIES
-from finops_assets.lib.rules import UNKNOWN, UNTAGGED
+from finops_assets.lib.rules import UNTAGGED
 
 UtcTimestamp = Annotated[pd.DatetimeTZDtype, "ns", "UTC"]
 
@@ -138,6 +138,3 @@ class UntaggedSpend(_Lineage):
     @pa.dataframe_check(error="untagged_rows cannot exceed total_rows")
     def untagged_within_total(cls, df: pd.DataFrame) -> Series[bool]:
         return df["untagged_rows"] <= df["total_rows"]
-
-
-SENTINELS = (UNTAGGED, UNKNOWN)

@@ -20,7 +20,6 @@ from datetime import UTC, date, datetime
 from typing import Protocol
 
 MANIFEST_NAME = "manifest.json"
-FOCUS_ROOT = "focus"
 _FOLDER = re.compile(
     r"^focus/(?P<provider>[^/]+)/(?P<dataset>[^/]+)/"
     r"(?:billing_period|BILLING_PERIOD)=(?P<period>\d{4}-\d{2})/(?P<delivery>[^/]+)/(?P<name>.+)$"

@@ -113,11 +113,6 @@ COLUMN_SUBSTITUTES: dict[str, tuple[str, ...]] = {
     "PublisherName": ("HostProviderName", "ServiceProviderName"),
 }
 
-MONEY_COLUMNS: tuple[str, ...] = tuple(c for c, t in FOCUS_COLUMNS.items() if t == MONEY)
-NUMERIC_COLUMNS: tuple[str, ...] = tuple(
-    c for c, t in FOCUS_COLUMNS.items() if t in (MONEY, QUANTITY)
-)
-TIMESTAMP_COLUMNS: tuple[str, ...] = tuple(c for c, t in FOCUS_COLUMNS.items() if t == TIMESTAMP)
 
 CHARGE_CATEGORIES = ("Usage", "Purchase", "Tax", "Credit", "Adjustment")
 CHARGE_CLASSES = ("Correction",)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -242,10 +241,3 @@ def replace_partitions(
         rows_inserted=int(inserted),
         schema_change=change,
     )
-
-
-def database_size_bytes(database: str) -> int:
-    try:
-        return os.path.getsize(database)
-    except OSError:
-        return 0

@@ -38,14 +38,11 @@ class Warehouse(DuckDBResource):
         days: Sequence[date],
         *,
         params: Sequence | None = None,
-        prepare: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
         validate: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
         describe_error: Callable[[duckdb.DuckDBPyConnection, Exception], Exception | None]
         | None = None,
     ) -> wh.PartitionWrite:
         with self.get_connection() as con:
-            if prepare is not None:
-                prepare(con)
             return wh.replace_partitions(
                 con,
                 table,
@@ -59,10 +56,6 @@ class Warehouse(DuckDBResource):
     def query(self, sql: str, params: Sequence | None = None) -> pa.Table:
         with self.get_connection() as con:
             return con.sql(sql, params=params or None).to_arrow_table()
-
-    def has_table(self, table: str) -> bool:
-        with self.get_connection() as con:
-            return wh.table_exists(con, table)
 
     def partition_totals(
         self,
