@@ -54,6 +54,7 @@ run: $(VENV)/.installed dagster-home sample-data
 	$(BIN)/dagster dev -h $(HOST) -p $(PORT) -w workspace.yaml
 
 test: $(VENV)/.installed-test
+	$(BIN)/ruff check finops_assets finops_assets_tests
 	$(BIN)/pytest
 
 bench: $(VENV)/.installed-test
