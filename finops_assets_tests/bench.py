@@ -184,7 +184,7 @@ def run_chain(landing: Path, workdir: Path, sampler: PeakSampler) -> SizeResult:
             )
             is_check = any(
                 event.step_key.endswith(s)
-                for s in ("_contract", "_conserved", "_from_raw", "_charges")
+                for s in ("_contract", "_conserved", "_from_sources", "_charges")
             )
             (size.checks if is_check else size.stages).append(stage)
     chain_seconds = sum(s.seconds for s in size.stages)

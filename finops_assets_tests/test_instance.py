@@ -49,7 +49,9 @@ def instance_env(tmp_path):
     return env
 
 
-def month_totals(warehouse: str, table="mart.daily_cost_by_team", billed="billed_cost") -> list[tuple]:
+def month_totals(
+    warehouse: str, table="mart.daily_cost_by_team", billed="billed_cost"
+) -> list[tuple]:
     """Per currency: distinct days and Σ billed cost of ``table``."""
     with duckdb.connect(warehouse, read_only=True) as con:
         return con.execute(
@@ -169,7 +171,7 @@ def test_dagster_dev_serves_the_graph_and_runs_a_ui_backfill(dagster_dev):
         c["name"] for c in graph[("core", "cost_facts")]["assetChecksOrError"]["checks"]
     ) == [
         "contract",
-        "money_conserved_from_raw",
+        "money_conserved_from_sources",
         "no_duplicate_charges",
     ]
 

@@ -1,30 +1,53 @@
 """Money checks: conservation between stages (to the cent, per day and currency) and duplicates."""
 
+from collections.abc import Sequence
+from datetime import date
+from decimal import Decimal
+
 import dagster as dg
 import pandas as pd
 
 from finops_assets.contracts.checks import WAREHOUSE_POOL, markdown_table, partition_window
+from finops_assets.lib.facts import FactSource
 from finops_assets.lib.focus import FOCUS_COLUMNS
-from finops_assets.lib.totals import compare_totals
+from finops_assets.lib.totals import Totals, compare_totals
 from finops_assets.lib.warehouse import quote_identifier as q
 from finops_assets.resources.warehouse import Warehouse
+
+
+def source_basis_totals(
+    warehouse: Warehouse, sources: Sequence[FactSource], days: tuple[date, date]
+) -> dict[tuple[date, str], Totals]:
+    """Σ of every source's own basis totals per (day, currency), for sources that have data."""
+    merged: dict[tuple[date, str], Totals] = {}
+    for source in sources:
+        if not warehouse.has_table(source.raw_table):
+            continue
+        for key, t in warehouse.totals(source.basis_totals_sql(source.raw_table, days)).items():
+            m = merged.get(key, Totals(0, Decimal(0), Decimal(0)))
+            merged[key] = Totals(m.rows + t.rows, m.billed + t.billed, m.effective + t.effective)
+    return merged
 
 
 def build_conservation_check(
     *,
     asset_key: dg.AssetKey,
     table: str,
-    source_table: str,
     partitions_def: dg.PartitionsDefinition,
+    source_table: str | None = None,
+    sources: Sequence[FactSource] = (),
     billed: str = "BilledCost",
     effective: str = "EffectiveCost",
     source_rows_column: str | None = None,
     name: str = "money_conserved",
 ) -> dg.AssetChecksDefinition:
-    """Σ billed and Σ effective per day and currency in ``table`` equal ``source_table``'s.
+    """Σ billed and Σ effective per day and currency in ``table`` equal the upstream's, to the cent.
 
-    With ``source_rows_column`` the row counts must match too (``table`` counts its source rows in
+    The upstream is ``source_table`` (its BilledCost/EffectiveCost), or the ``sources``' own basis
+    totals (what each provider's export says, computed independently of the FOCUS mapping). With
+    ``source_rows_column`` the row counts must match too (``table`` counts its upstream rows in
     that column, e.g. a rollup's row_count)."""
+    upstream = source_table or " + ".join(f"{s.raw_table} basis" for s in sources)
 
     @dg.asset_check(
         asset=asset_key,
@@ -33,22 +56,20 @@ def build_conservation_check(
         partitions_def=partitions_def,
         pool=WAREHOUSE_POOL,
         description=(
-            f"Σ {billed} and Σ {effective} per day and currency equal {source_table}'s BilledCost "
-            "and EffectiveCost, to the cent. Currencies are never added together."
+            f"Σ {billed} and Σ {effective} per day and currency equal {upstream}, to the cent. "
+            "Currencies are never added together."
         ),
     )
     def conservation_check(
         context: dg.AssetCheckExecutionContext, warehouse: Warehouse
     ) -> dg.AssetCheckResult:
         days = partition_window(context)
-        expected = warehouse.partition_totals(source_table, days)
-        actual = warehouse.partition_totals(
-            table,
-            days,
-            billed,
-            effective,
-            f"sum({q(source_rows_column)})" if source_rows_column else "count(*)",
-        )
+        if source_table:
+            expected = warehouse.partition_totals(source_table, days)
+        else:
+            expected = source_basis_totals(warehouse, sources, days)
+        rows = f"sum({q(source_rows_column)})" if source_rows_column else "count(*)"
+        actual = warehouse.partition_totals(table, days, billed, effective, rows)
         mismatches = compare_totals(expected, actual)
         if source_rows_column:
             mismatches += [
@@ -57,7 +78,7 @@ def build_conservation_check(
                     "currency": k[1],
                     "measure": "rows",
                     "expected": str(expected[k].rows),
-                    "actual": str(actual.get(k).rows if k in actual else 0),
+                    "actual": str(actual[k].rows if k in actual else 0),
                     "difference": "",
                 }
                 for k in expected
@@ -67,18 +88,13 @@ def build_conservation_check(
             "mismatches": dg.MetadataValue.int(len(mismatches)),
             "day_currency_pairs": dg.MetadataValue.int(len(expected)),
         }
-        for (day, currency), totals in sorted(actual.items()):
-            if day == days[1]:
-                metadata[f"billed_cost_{currency}"] = dg.MetadataValue.float(
-                    float(round(totals.billed, 2))
-                )
         if mismatches:
             metadata["details"] = dg.MetadataValue.md(markdown_table(pd.DataFrame(mismatches[:50])))
         return dg.AssetCheckResult(
             passed=not mismatches,
             severity=dg.AssetCheckSeverity.ERROR,
             description=(
-                f"{len(mismatches)} (day, currency, measure) totals differ from {source_table}"
+                f"{len(mismatches)} (day, currency, measure) totals differ from {upstream}"
                 if mismatches
                 else None
             ),

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 
 from finops_assets.lib.focus import ENUMERATED_COLUMNS, FOCUS_COLUMNS
 from finops_assets.lib.focus_load import sql_literal
+from finops_assets.lib.totals import totals_sql
 from finops_assets.lib.warehouse import quote_identifier as q
 
 FACT_PLATFORM_COLUMNS = (
@@ -44,6 +47,16 @@ def cost_facts_sql(raw_table: str, days: tuple[date, date]) -> str:
     """
 
 
+def empty_cost_facts_sql() -> str:
+    """A typed, empty result with the core.cost_facts columns (a day no source delivered)."""
+    types = {**FOCUS_COLUMNS, "charge_date": "DATE"}
+    columns = [f"CAST(NULL AS {t}) AS {q(c)}" for c, t in types.items()]
+    columns += [
+        f"CAST(NULL AS VARCHAR) AS {c}" for c in FACT_PLATFORM_COLUMNS if c != "charge_date"
+    ]
+    return f"SELECT {', '.join(columns)} WHERE false"
+
+
 def invalid_tags_sql(table: str, days: tuple[date, date]) -> str:
     """Rows whose Tags is not a JSON object, grouped by source file (for the error message)."""
     return f"""
@@ -53,3 +66,27 @@ def invalid_tags_sql(table: str, days: tuple[date, date]) -> str:
           AND NOT (json_valid(Tags) AND json_type(Tags) = 'OBJECT')
         GROUP BY x_SourceFile ORDER BY 1
     """
+
+
+@dataclass(frozen=True)
+class FactSource:
+    """A raw table feeding core.cost_facts.
+
+    ``focus_sql(raw_table, days)`` maps its rows to FOCUS 1.2 + lineage; ``basis_totals_sql``
+    computes, independently of that mapping, what the source itself says the totals are
+    (columns charge_date, BillingCurrency, rows, billed, effective): the reconciliation basis the
+    conservation check compares core.cost_facts against.
+    """
+
+    name: str
+    raw_table: str
+    focus_sql: Callable[[str, tuple[date, date]], str]
+    basis_totals_sql: Callable[[str, tuple[date, date]], str]
+
+
+def focus_basis_totals_sql(raw_table: str, days: tuple[date, date]) -> str:
+    return totals_sql(raw_table, days, "BilledCost", "EffectiveCost")
+
+
+FOCUS_SOURCE = FactSource("focus", "raw.focus", cost_facts_sql, focus_basis_totals_sql)
+FACT_SOURCES: tuple[FactSource, ...] = (FOCUS_SOURCE,)

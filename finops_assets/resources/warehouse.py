@@ -53,6 +53,21 @@ class Warehouse(DuckDBResource):
                 describe_error=describe_error,
             )
 
+    def clear_partitions(self, table: str, days: Sequence[date]) -> int:
+        """Empty ``days`` of ``table`` (a source with no deliveries); returns rows removed."""
+        with self.get_connection() as con:
+            if not wh.table_exists(con, table):
+                return 0
+            return con.execute(
+                f"DELETE FROM {wh.qualified(table)} WHERE {wh.PARTITION_COLUMN} IN "
+                "(SELECT unnest(?::DATE[]))",
+                [sorted(days)],
+            ).fetchone()[0]
+
+    def has_table(self, table: str) -> bool:
+        with self.get_connection() as con:
+            return wh.table_exists(con, table)
+
     def query(self, sql: str, params: Sequence | None = None) -> pa.Table:
         with self.get_connection() as con:
             return con.sql(sql, params=params or None).to_arrow_table()
@@ -72,3 +87,8 @@ class Warehouse(DuckDBResource):
             return to_totals(
                 con.execute(totals_sql(table, days, billed, effective, rows)).fetchall()
             )
+
+    def totals(self, sql: str) -> dict[tuple[date, str], Totals]:
+        """Totals from a query returning (charge_date, currency, rows, billed, effective)."""
+        with self.get_connection() as con:
+            return to_totals(con.execute(sql).fetchall())

@@ -214,10 +214,19 @@ def test_day_without_rows_is_an_explicit_empty_partition(loaded):
     assert counts == [0, 0, 0, 0]
 
 
-def test_no_delivery_for_the_month_says_what_to_do(pipeline):
-    result = pipeline.materialize("2025-03-01")
+def test_no_delivery_for_the_month_says_what_to_do(sample_pipeline):
+    result = sample_pipeline.materialize("2025-03-01", assets=["raw/focus"])
     assert not result.success
     assert "No complete FOCUS delivery covers 2025-03-01..2025-03-01" in failure_messages(result)
+
+
+def test_landing_without_focus_exports_gives_empty_partitions(pipeline):
+    result = pipeline.materialize("2025-03-01")
+    assert result.success, failure_messages(result)
+    assert [
+        e.materialization.metadata["dagster/row_count"].value
+        for e in result.get_asset_materialization_events()
+    ] == [0, 0, 0, 0]
 
 
 def test_part_file_copied_under_another_name_is_caught(loaded):

@@ -5,13 +5,12 @@ import duckdb
 
 from finops_assets.contracts.checks import WAREHOUSE_POOL, partition_window
 from finops_assets.lib.deliveries import DeliveryError
-from finops_assets.lib.facts import cost_facts_sql, invalid_tags_sql
+from finops_assets.lib.facts import FACT_SOURCES, empty_cost_facts_sql, invalid_tags_sql
 from finops_assets.metadata import add_daily_money_metadata, days_between
 from finops_assets.partitions import daily_partitions
 from finops_assets.resources.warehouse import Warehouse
 
 COST_FACTS_TABLE = "core.cost_facts"
-FACT_SOURCES = ("raw.focus",)
 
 
 @dg.asset(
@@ -29,7 +28,11 @@ FACT_SOURCES = ("raw.focus",)
 )
 def cost_facts(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     days = partition_window(context)
-    select_sql = "\n UNION ALL BY NAME \n".join(cost_facts_sql(t, days) for t in FACT_SOURCES)
+    sources = [s for s in FACT_SOURCES if warehouse.has_table(s.raw_table)]
+    # Without any source table yet the partition is written empty (and the table created typed).
+    select_sql = "\n UNION ALL BY NAME \n".join(
+        [s.focus_sql(s.raw_table, days) for s in sources] or [empty_cost_facts_sql()]
+    )
 
     def validate(con: duckdb.DuckDBPyConnection) -> None:
         bad = con.execute(invalid_tags_sql(COST_FACTS_TABLE, days)).fetchall()
@@ -48,5 +51,8 @@ def cost_facts(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Ma
     )
     add_daily_money_metadata(context, warehouse.partition_totals(COST_FACTS_TABLE, days), days)
     return dg.MaterializeResult(
-        metadata={"rows_replaced": dg.MetadataValue.int(write.rows_deleted)}
+        metadata={
+            "rows_replaced": dg.MetadataValue.int(write.rows_deleted),
+            "sources": dg.MetadataValue.text(", ".join(s.name for s in sources)),
+        }
     )

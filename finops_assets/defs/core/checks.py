@@ -6,6 +6,7 @@ from finops_assets.contracts.checks import build_contract_check
 from finops_assets.contracts.models import CostFacts
 from finops_assets.contracts.money import build_conservation_check, build_duplicate_charges_check
 from finops_assets.defs.core.assets import COST_FACTS_TABLE
+from finops_assets.lib.facts import FACT_SOURCES
 from finops_assets.partitions import daily_partitions
 
 COST_FACTS = dg.AssetKey(["core", "cost_facts"])
@@ -16,9 +17,9 @@ cost_facts_contract = build_contract_check(
 cost_facts_conserved = build_conservation_check(
     asset_key=COST_FACTS,
     table=COST_FACTS_TABLE,
-    source_table="raw.focus",
+    sources=FACT_SOURCES,
     partitions_def=daily_partitions,
-    name="money_conserved_from_raw",
+    name="money_conserved_from_sources",
 )
 cost_facts_unique = build_duplicate_charges_check(
     asset_key=COST_FACTS, table=COST_FACTS_TABLE, partitions_def=daily_partitions

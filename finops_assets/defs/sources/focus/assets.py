@@ -26,7 +26,7 @@ from finops_assets.lib.focus_load import (
     typed_select,
     validate_loaded_rows,
 )
-from finops_assets.metadata import add_daily_money_metadata
+from finops_assets.metadata import add_daily_money_metadata, days_between
 from finops_assets.partitions import daily_partitions
 from finops_assets.resources.landing import LandingZone
 from finops_assets.resources.rules import RulesResource
@@ -160,6 +160,16 @@ def raw_focus(
     days = partition_window(context)
     correction_months = rules.load().focus.correction_months
     complete, broken = discover_deliveries(landing, context.log)
+    if not complete and not broken:
+        # This landing zone carries no FOCUS exports at all (the team uses other sources).
+        cleared = warehouse.clear_partitions(RAW_FOCUS_TABLE, days_between(days))
+        context.log.info(
+            f"No FOCUS deliveries under {landing.url('focus')}: partitions stay empty."
+        )
+        add_daily_money_metadata(context, {}, days)
+        return dg.MaterializeResult(
+            metadata={"deliveries": dg.MetadataValue.text(""), "rows_cleared": cleared}
+        )
     used: set[str] = set()
     empty_days: list[str] = []
     files_loaded = 0
