@@ -24,7 +24,7 @@ _FOLDER = re.compile(
     r"^focus/(?P<provider>[^/]+)/(?P<dataset>[^/]+)/"
     r"(?:billing_period|BILLING_PERIOD)=(?P<period>\d{4}-\d{2})/(?P<delivery>[^/]+)/(?P<name>.+)$"
 )
-DATA_SUFFIXES = {".parquet": "parquet", ".csv": "csv", ".csv.gz": "csv"}
+DATA_SUFFIXES = {".parquet": "parquet", ".csv": "csv", ".csv.gz": "csv"}  # .snappy.parquet too
 
 
 class DeliveryError(ValueError):
@@ -226,3 +226,115 @@ def deliveries_for_month(
     ``correction_months`` (late charges and corrections are billed in later periods)."""
     periods = {add_months(month, k) for k in range(correction_months + 1)}
     return [d for d in newest if d.billing_period in periods]
+
+
+# --- AWS legacy Cost and Usage Reports --------------------------------------------------------
+#   aws-cur/<report>/<yyyymmdd-yyyymmdd>/<report>-Manifest.json        (current assembly)
+#   aws-cur/<report>/<yyyymmdd-yyyymmdd>/<assemblyId>/<report>-N.csv.gz (or .parquet)
+# AWS rebuilds the whole month several times a day; the period manifest names the current
+# assemblyId and its reportKeys. Exactly those keys are loaded; older assemblies stay on disk.
+_CUR_MANIFEST = re.compile(
+    r"^aws-cur/(?P<report>[^/]+)/(?P<start>\d{8})-(?P<end>\d{8})/(?P<name>.+)-Manifest\.json$"
+)
+
+
+@dataclass(frozen=True)
+class CurDelivery:
+    report: str
+    billing_period: str  # YYYY-MM
+    assembly_id: str
+    files: tuple[DeliveryFile, ...]
+    manifest_key: str
+    created_at: datetime
+
+    @property
+    def stream(self) -> tuple[str, str]:
+        return ("aws-cur", self.report)
+
+
+def find_cur_manifests(objects: Iterable[ObjectLike]) -> list[ObjectLike]:
+    """Period manifests (``<report>-Manifest.json`` directly in a period folder of its report)."""
+    found = []
+    for obj in objects:
+        match = _CUR_MANIFEST.match(obj.key)
+        if match and match["name"] == match["report"]:
+            found.append(obj)
+    return sorted(found, key=lambda o: o.key)
+
+
+def parse_cur_manifest(
+    manifest: ObjectLike,
+    manifest_bytes: bytes,
+    present: dict[str, ObjectLike],
+    where: str,
+) -> CurDelivery:
+    """Resolve a CUR manifest's reportKeys to landing keys and check every file is there.
+
+    reportKeys are S3 keys under the report's own S3 prefix, which need not match the landing
+    layout, so each key is resolved by its ``<report>/<period>/<assemblyId>/<file>`` suffix.
+    """
+    match = _CUR_MANIFEST.match(manifest.key)
+    assert match is not None, "parse_cur_manifest needs a period manifest key"
+    report, start = match["report"], match["start"]
+    period_folder = f"{report}/{start}-{match['end']}"
+    try:
+        data = json.loads(manifest_bytes)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise DeliveryError(
+            f"{where}: CUR manifest is not valid JSON ({error}). AWS rewrites it on the next "
+            "refresh; until then the month keeps its previous data."
+        ) from None
+    assembly = data.get("assemblyId") if isinstance(data, dict) else None
+    keys = data.get("reportKeys") if isinstance(data, dict) else None
+    if not isinstance(assembly, str) or not assembly or "/" in assembly or assembly in (".", ".."):
+        raise DeliveryError(f"{where}: CUR manifest has no valid assemblyId")
+    if not isinstance(keys, list) or not keys:
+        raise DeliveryError(f"{where}: CUR manifest lists no reportKeys")
+    files: list[DeliveryFile] = []
+    seen: set[str] = set()
+    for key in keys:
+        if not isinstance(key, str):
+            raise DeliveryError(f"{where}: reportKey {key!r} is not a string")
+        marker = f"/{period_folder}/"
+        position = ("/" + key).rfind(marker)
+        remainder = ("/" + key)[position + len(marker) :] if position >= 0 else ""
+        parts = remainder.split("/")
+        if (
+            position < 0
+            or len(parts) < 2
+            or parts[0] != assembly
+            or any(p in ("", ".", "..") for p in parts)
+            or "\\" in remainder
+        ):
+            raise DeliveryError(
+                f"{where}: reportKey {key!r} is not inside {period_folder}/{assembly}/; a manifest "
+                "may only point at files of its own assembly"
+            )
+        landing_key = f"aws-cur/{period_folder}/{remainder}"
+        if landing_key in seen:
+            raise DeliveryError(f"{where}: reportKey {key!r} is listed twice")
+        seen.add(landing_key)
+        fmt = data_format(landing_key)
+        if fmt is None:
+            raise DeliveryError(f"{where}: reportKey {key!r} is neither CSV (.csv.gz) nor Parquet")
+        obj = present.get(landing_key)
+        if obj is None:
+            raise DeliveryError(
+                f"{where}: manifest lists {landing_key} but the file is missing. Fix: wait for AWS "
+                "to finish the delivery (or copy the file); until then the month keeps its "
+                "previous data."
+            )
+        if obj.size == 0:
+            raise DeliveryError(
+                f"{where}: {landing_key} is empty (0 bytes); the upload was cut short. Fix: "
+                "re-copy the file from the CUR bucket."
+            )
+        files.append(DeliveryFile(key=landing_key, size=obj.size, format=fmt))
+    return CurDelivery(
+        report=report,
+        billing_period=f"{start[:4]}-{start[4:6]}",
+        assembly_id=assembly,
+        files=tuple(files),
+        manifest_key=manifest.key,
+        created_at=manifest.modified,
+    )

@@ -9,8 +9,10 @@ from finops_assets.lib.deliveries import (
     DeliveryError,
     add_months,
     deliveries_for_month,
+    find_cur_manifests,
     group_focus_folders,
     newest_per_period,
+    parse_cur_manifest,
     parse_focus_manifest,
 )
 from finops_assets.resources.landing import LandingObject
@@ -108,3 +110,73 @@ def test_newest_delivery_per_period_wins_and_corrections_window():
     assert [d.delivery_id for d in deliveries_for_month(newest, "2025-01", 1)] == ["d2", "d3"]
     assert [d.delivery_id for d in deliveries_for_month(newest, "2025-01", 0)] == ["d2"]
     assert add_months("2025-12", 1) == "2026-01"
+
+
+CUR_PERIOD = "aws-cur/finops-cur/20250101-20250201"
+
+
+def cur_manifest(keys, assembly="a1b2"):
+    return json.dumps({"assemblyId": assembly, "reportKeys": keys}).encode()
+
+
+def cur_objects(*names, size=10):
+    return {f"{CUR_PERIOD}/{n}": obj(f"{CUR_PERIOD}/{n}", size) for n in names}
+
+
+def test_cur_manifests_are_found_only_in_period_folders():
+    objects = [
+        obj(f"{CUR_PERIOD}/finops-cur-Manifest.json"),
+        obj(
+            f"{CUR_PERIOD}/a1b2/finops-cur-Manifest.json"
+        ),  # assembly copy, not the current pointer
+        obj(f"{CUR_PERIOD}/other-Manifest.json"),
+    ]
+    assert [o.key for o in find_cur_manifests(objects)] == [
+        f"{CUR_PERIOD}/finops-cur-Manifest.json"
+    ]
+
+
+def test_cur_report_keys_resolve_by_suffix_whatever_the_s3_prefix():
+    present = cur_objects("a1b2/finops-cur-00001.csv.gz", "a1b2/finops-cur-00002.snappy.parquet")
+    delivery = parse_cur_manifest(
+        obj(f"{CUR_PERIOD}/finops-cur-Manifest.json"),
+        cur_manifest(
+            [
+                "billing/cur/finops-cur/20250101-20250201/a1b2/finops-cur-00001.csv.gz",
+                "finops-cur/20250101-20250201/a1b2/finops-cur-00002.snappy.parquet",
+            ]
+        ),
+        present,
+        "m",
+    )
+    assert delivery.billing_period == "2025-01" and delivery.assembly_id == "a1b2"
+    assert [(f.key.rsplit("/", 1)[1], f.format) for f in delivery.files] == [
+        ("finops-cur-00001.csv.gz", "csv"),
+        ("finops-cur-00002.snappy.parquet", "parquet"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("keys", "present", "message"),
+    [
+        (["cur/finops-cur/20250101-20250201/a1b2/x.csv.gz"], (), "the file is missing"),
+        (
+            ["cur/finops-cur/20250101-20250201/a1b2/x.csv.gz"],
+            ("a1b2/x.csv.gz",),
+            "empty \\(0 bytes\\)",
+        ),
+        (["cur/finops-cur/20250101-20250201/a1b2/../../../../etc/passwd.csv"], (), "not inside"),
+        (["cur/finops-cur/20250101-20250201/old9/x.csv.gz"], ("old9/x.csv.gz",), "not inside"),
+        (["cur/other-report/20250101-20250201/a1b2/x.csv.gz"], (), "not inside"),
+        ([], (), "lists no reportKeys"),
+    ],
+)
+def test_cur_manifest_problems(keys, present, message):
+    size = 0 if message.startswith("empty") else 10
+    with pytest.raises(DeliveryError, match=message):
+        parse_cur_manifest(
+            obj(f"{CUR_PERIOD}/finops-cur-Manifest.json"),
+            cur_manifest(keys),
+            cur_objects(*present, size=size),
+            "m",
+        )
