@@ -55,10 +55,10 @@ class SourceFile:
     columns: dict[str, str]  # column -> DuckDB type as read
 
 
-def probe_file(
-    con: duckdb.DuckDBPyConnection, key: str, path: str, fmt: str, where: str
-) -> SourceFile:
-    """Read a file's schema and refuse it early when it cannot be a FOCUS file."""
+def describe_file(
+    con: duckdb.DuckDBPyConnection, path: str, fmt: str, where: str
+) -> dict[str, str]:
+    """Column names and types of one delivered file; a clear error when it cannot be read."""
     try:
         described = con.execute(f"DESCRIBE SELECT * FROM {reader_sql(fmt, [path])}").fetchall()
     except duckdb.Error as error:
@@ -68,7 +68,14 @@ def probe_file(
             "truncated or not a valid export. Fix: re-deliver it, or remove this delivery's "
             "manifest so the previous delivery is used."
         ) from None
-    columns = {row[0]: row[1] for row in described if row[0] != "filename"}
+    return {row[0]: row[1] for row in described if row[0] != "filename"}
+
+
+def probe_file(
+    con: duckdb.DuckDBPyConnection, key: str, path: str, fmt: str, where: str
+) -> SourceFile:
+    """Read a file's schema and refuse it early when it cannot be a FOCUS file."""
+    columns = describe_file(con, path, fmt, where)
     by_lower = {c.lower() for c in columns}
     missing = []
     for column in MANDATORY_COLUMNS:
@@ -186,27 +193,34 @@ def diagnose_file_errors(
     return None
 
 
+# (condition that marks a bad row, column to show, what is wrong) for typed FOCUS rows.
+FOCUS_ROW_CHECKS: tuple[tuple[str, str, str], ...] = (
+    *(
+        (f"{column} IS NULL", column, "is empty but FOCUS requires a value")
+        for column in REQUIRED_VALUES
+    ),
+    (
+        f"BillingCurrency NOT IN (SELECT unnest({sql_list(ISO_CURRENCIES)}))",
+        "BillingCurrency",
+        "is not an ISO 4217 currency code",
+    ),
+    (
+        f"lower(ChargeCategory) NOT IN (SELECT lower(unnest({sql_list(CHARGE_CATEGORIES)})))",
+        "ChargeCategory",
+        f"is not one of {', '.join(CHARGE_CATEGORIES)}",
+    ),
+)
+
+
 def validate_loaded_rows(
-    con: duckdb.DuckDBPyConnection, table: str, days: tuple[date, date], describe: dict[str, str]
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    days: tuple[date, date],
+    describe: dict[str, str],
+    checks: Sequence[tuple[str, str, str]] = FOCUS_ROW_CHECKS,
 ) -> None:
     """Checks on the freshly inserted rows, inside the write transaction (raises to roll back)."""
     window = f"charge_date BETWEEN DATE '{days[0].isoformat()}' AND DATE '{days[1].isoformat()}'"
-    checks = [
-        *(
-            (f"{column} IS NULL", column, "is empty but FOCUS requires a value")
-            for column in REQUIRED_VALUES
-        ),
-        (
-            f"BillingCurrency NOT IN (SELECT unnest({sql_list(ISO_CURRENCIES)}))",
-            "BillingCurrency",
-            "is not an ISO 4217 currency code",
-        ),
-        (
-            f"lower(ChargeCategory) NOT IN (SELECT lower(unnest({sql_list(CHARGE_CATEGORIES)})))",
-            "ChargeCategory",
-            f"is not one of {', '.join(CHARGE_CATEGORIES)}",
-        ),
-    ]
     aggregates = ", ".join(
         f"count_if({condition}), list(CAST({q(column)} AS VARCHAR)) FILTER ({condition})[1:3]"
         for condition, column, _ in checks
@@ -231,3 +245,19 @@ def validate_loaded_rows(
             + ". Fix: correct the export and re-deliver it; nothing was written for "
             f"{days[0]}..{days[1]}."
         )
+
+
+def diagnose_by_file(
+    con: duckdb.DuckDBPyConnection, per_file_sql: dict[str, str], describe: dict[str, str]
+) -> DeliveryError | None:
+    """After a failed load of several files: run each file's query alone and blame the first
+    one that fails, with the engine's explanation (it names the column and value)."""
+    for key, sql in per_file_sql.items():
+        try:
+            con.execute(f"SELECT count(*) FROM ({sql})").fetchone()
+        except duckdb.Error as error:
+            return DeliveryError(
+                f"{describe.get(key, key)}: {str(error).splitlines()[0]}. Fix: correct the export "
+                "(or re-copy a truncated file) and re-deliver it; nothing was written."
+            )
+    return None
