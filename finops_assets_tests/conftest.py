@@ -4,7 +4,7 @@ over them through build_defs (resources swapped, nothing patched)."""
 import os
 
 # Partitions are built from FINOPS_START_DATE when the definitions load; the tests use 2024 data.
-os.environ["FINOPS_START_DATE"] = "2024-01-01"
+os.environ["FINOPS_START_DATE"] = "2023-01-01"
 
 import shutil
 from dataclasses import dataclass
@@ -35,7 +35,7 @@ class Pipeline:
     def defs(self) -> dg.Definitions:
         return build_defs(
             Settings(
-                landing_url=str(self.landing), warehouse=self.warehouse, start_date="2024-01-01"
+                landing_url=str(self.landing), warehouse=self.warehouse, start_date="2023-01-01"
             )
         )
 

@@ -23,6 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 ASSETS = [
     ["raw", "focus"],
+    ["raw", "aws_cur"],
     ["core", "cost_facts"],
     ["mart", "daily_cost_by_team"],
     ["mart", "untagged_spend"],
@@ -166,7 +167,10 @@ def test_dagster_dev_serves_the_graph_and_runs_a_ui_backfill(dagster_dev):
     )["assetNodes"]
     graph = {tuple(n["assetKey"]["path"]): n for n in nodes}
     assert sorted(graph) == sorted(tuple(a) for a in ASSETS)
-    assert graph[("core", "cost_facts")]["dependencyKeys"] == [{"path": ["raw", "focus"]}]
+    assert sorted(d["path"] for d in graph[("core", "cost_facts")]["dependencyKeys"]) == [
+        ["raw", "aws_cur"],
+        ["raw", "focus"],
+    ]
     assert sorted(
         c["name"] for c in graph[("core", "cost_facts")]["assetChecksOrError"]["checks"]
     ) == [

@@ -69,6 +69,20 @@ class RawFocus(_Lineage):
         )
 
 
+class RawAwsCur(_Lineage):
+    """raw.aws_cur: CUR line items of the current assembly, typed; tags as JSON."""
+
+    line_item_line_item_type: Series[str] = pa.Field(nullable=False)
+    line_item_unblended_cost: Series[float] = pa.Field(nullable=False)
+    line_item_currency_code: Series[str] = pa.Field(nullable=False, isin=list(ISO_CURRENCIES))
+    line_item_usage_start_date: Series[UtcTimestamp] = pa.Field(nullable=False)
+    line_item_usage_end_date: Series[UtcTimestamp] = pa.Field(nullable=False)
+    # AWS account ids are 12-digit strings; a number-typed export would drop leading zeros.
+    line_item_usage_account_id: Series[str] = pa.Field(nullable=False, str_matches=r"^\d{12}$")
+    bill_payer_account_id: Series[str] = pa.Field(nullable=True, str_matches=r"^\d{12}$")
+    x_ResourceTags: Series[str] = pa.Field(nullable=False, str_startswith="{")
+
+
 class CostFacts(RawFocus):
     """core.cost_facts: FOCUS 1.2 charges with lineage; allowed values enforced."""
 

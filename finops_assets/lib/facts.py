@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
+from finops_assets.lib.aws_cur import cur_basis_totals_sql, cur_focus_sql
 from finops_assets.lib.focus import ENUMERATED_COLUMNS, FOCUS_COLUMNS
 from finops_assets.lib.focus_load import sql_literal
 from finops_assets.lib.totals import totals_sql
@@ -89,4 +90,11 @@ def focus_basis_totals_sql(raw_table: str, days: tuple[date, date]) -> str:
 
 
 FOCUS_SOURCE = FactSource("focus", "raw.focus", cost_facts_sql, focus_basis_totals_sql)
-FACT_SOURCES: tuple[FactSource, ...] = (FOCUS_SOURCE,)
+
+
+def aws_cur_facts_sql(raw_table: str, days: tuple[date, date]) -> str:
+    return cur_focus_sql(raw_table, days, passthrough=("x_Dataset", "x_BillingPeriod"))
+
+
+AWS_CUR_SOURCE = FactSource("aws_cur", "raw.aws_cur", aws_cur_facts_sql, cur_basis_totals_sql)
+FACT_SOURCES: tuple[FactSource, ...] = (FOCUS_SOURCE, AWS_CUR_SOURCE)

@@ -19,6 +19,13 @@ def _window(days: tuple[date, date]) -> str:
     return f"charge_date BETWEEN DATE '{days[0].isoformat()}' AND DATE '{days[1].isoformat()}'"
 
 
+def _strip_prefixes(expression: str, rules: Rules) -> str:
+    for prefix in rules.tag_key_prefixes:
+        p = sql_literal(prefix.strip().casefold())
+        expression = f"CASE WHEN starts_with({expression}, {p}) THEN trim(substr({expression}, length({p}) + 1)) ELSE {expression} END"
+    return expression
+
+
 def alias_rows_sql(rules: Rules) -> str:
     rows = [
         f"({sql_literal(alias)}, {sql_literal(name)}, {priority})"
@@ -49,7 +56,7 @@ def resolved_dimensions_sql(rules: Rules, facts: str) -> str:
             SELECT Tags, aliases.dimension AS dimension,
                    arg_min(coalesce(value_map.target, tag_value), priority) AS value
             FROM (
-                SELECT Tags, lower(trim(entry.key)) AS tag_key,
+                SELECT Tags, {_strip_prefixes("lower(trim(entry.key))", rules)} AS tag_key,
                        NULLIF(lower(trim(entry.value)), '') AS tag_value
                 FROM (
                     SELECT Tags, unnest(map_entries(

@@ -48,10 +48,6 @@ class Dimension(_Strict):
         return {normalize_tag_key(k): v.strip().casefold() for k, v in values.items()}
 
 
-class FocusSettings(_Strict):
-    correction_months: int = Field(default=1, ge=0, le=12)
-
-
 class WarehouseSettings(_Strict):
     memory_limit: str = "1GB"
     threads: int = Field(default=2, ge=1)
@@ -61,7 +57,9 @@ class WarehouseSettings(_Strict):
 class Rules(_Strict):
     dimensions: dict[str, Dimension]
     ownership_dimension: str = "team"
-    focus: FocusSettings = FocusSettings()
+    correction_months: int = Field(default=1, ge=0, le=12)
+    # Provider prefixes removed from tag keys before alias matching (AWS: "user:Team").
+    tag_key_prefixes: tuple[str, ...] = ("user:",)
     warehouse: WarehouseSettings = WarehouseSettings()
 
     @model_validator(mode="after")

@@ -18,7 +18,7 @@ REAL_FOCUS = (
     / "real_samples"
     / "focus_1_0_sample_anonymized.csv"
 )
-ALL_CHECKS = 8
+ALL_CHECKS = 9  # contracts on 5 tables, 3 conservation checks, duplicate charges
 
 
 def newest_delivery_dirs(landing: Path) -> list[Path]:

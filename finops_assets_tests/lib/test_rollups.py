@@ -26,6 +26,15 @@ FACTS = [
     ("AWS", "USD", '{"squad": "search", "team": "payments"}', "1.10", "1.10", "r3", None),
     ("AWS", "USD", "{}", "3.00", "3.00", None, None),
     ("AWS", "USD", '{"owner": "bob"}', "0.90", "0.90", "r4", None),
+    (
+        "AWS",
+        "USD",
+        '{"user:Team": "payments", "user:Environment": "Production"}',
+        "0.50",
+        "0.40",
+        "r7",
+        None,
+    ),
     ("Microsoft", "EUR", '{"squad": "Search", "dept": "Data"}', "7.00", "6.00", "r5", None),
     ("Microsoft", "EUR", '{"team": ""}', "2.00", "2.00", "r6", None),
 ]
@@ -94,10 +103,10 @@ def test_daily_cost_by_team_resolves_drifting_tags(con):
             "payments",
             "prod",
             "__untagged__",
-            D("5.000000000000"),
-            D("5.000000000000"),
-            1,
-            1,
+            D("5.500000000000"),  # r2 + r7: "user:Team" matches once the AWS prefix is stripped
+            D("5.400000000000"),
+            2,
+            2,
             0,
             1,
         ),
@@ -154,17 +163,17 @@ def test_untagged_spend_per_provider_and_currency(con):
     ).fetchall()
     D = Decimal
     assert result == [
-        # AWS: untagged 3.00 + 0.90 of billed 20.00; effective 3.90 of 18.00 = 21.6667 %
+        # AWS: untagged 3.00 + 0.90 of billed 20.50; effective 3.90 of 18.40 = 21.1957 %
         (
             "AWS",
             "USD",
             D("3.900000000000"),
-            D("20.000000000000"),
+            D("20.500000000000"),
             D("3.900000000000"),
-            D("18.000000000000"),
+            D("18.400000000000"),
             2,
-            5,
-            21.6667,
+            6,
+            21.1957,
         ),
         # Microsoft: an empty team value is untagged: 2.00 of effective 8.00 = 25 %
         (
@@ -186,4 +195,4 @@ def test_currencies_are_never_added_together(con):
         f"SELECT BillingCurrency, sum(billed_cost) FROM ({daily_cost_by_team_sql(load_rules(), 'core.cost_facts', DAY)}) "
         "GROUP BY 1 ORDER BY 1"
     ).fetchall()
-    assert totals == [("EUR", Decimal("9.000000000000")), ("USD", Decimal("20.000000000000"))]
+    assert totals == [("EUR", Decimal("9.000000000000")), ("USD", Decimal("20.500000000000"))]

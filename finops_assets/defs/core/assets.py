@@ -6,6 +6,7 @@ import duckdb
 from finops_assets.contracts.checks import WAREHOUSE_POOL, partition_window
 from finops_assets.lib.deliveries import DeliveryError
 from finops_assets.lib.facts import FACT_SOURCES, empty_cost_facts_sql, invalid_tags_sql
+from finops_assets.lib.warehouse import table_columns
 from finops_assets.metadata import add_daily_money_metadata, days_between
 from finops_assets.partitions import daily_partitions
 from finops_assets.resources.warehouse import Warehouse
@@ -13,17 +14,31 @@ from finops_assets.resources.warehouse import Warehouse
 COST_FACTS_TABLE = "core.cost_facts"
 
 
+def unknown_line_items_by_day(warehouse: Warehouse, days) -> dict:
+    """Rows whose provider charge type we do not know (kept at billed cost, counted per day)."""
+    with warehouse.get_connection() as con:
+        if "x_UnknownLineItemType" not in table_columns(con, COST_FACTS_TABLE):
+            return {}
+        rows = con.execute(
+            f"SELECT charge_date, count_if(x_UnknownLineItemType) FROM {COST_FACTS_TABLE} "
+            "WHERE charge_date BETWEEN ? AND ? GROUP BY 1",
+            [days[0], days[1]],
+        ).fetchall()
+    return {day: {"unknown_line_item_rows": dg.MetadataValue.int(int(n))} for day, n in rows}
+
+
 @dg.asset(
     key=["core", "cost_facts"],
     group_name="core",
     kinds={"duckdb"},
-    deps=[dg.AssetKey(["raw", "focus"])],
+    deps=[dg.AssetKey(["raw", "focus"]), dg.AssetKey(["raw", "aws_cur"])],
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool=WAREHOUSE_POOL,
     description=(
-        "Every charge of the day in FOCUS 1.2 columns (BilledCost, EffectiveCost, ...) with Tags "
-        "as JSON and the delivery and file it came from. The base for every cost figure."
+        "Every charge of the day in FOCUS 1.2 columns (BilledCost, EffectiveCost, ...) from every "
+        "source (FOCUS exports, AWS CUR), with Tags as JSON and the delivery and file it came "
+        "from. The base for every cost figure."
     ),
 )
 def cost_facts(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
@@ -49,7 +64,12 @@ def cost_facts(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Ma
     write = warehouse.replace_partitions(
         COST_FACTS_TABLE, select_sql, days_between(days), validate=validate
     )
-    add_daily_money_metadata(context, warehouse.partition_totals(COST_FACTS_TABLE, days), days)
+    add_daily_money_metadata(
+        context,
+        warehouse.partition_totals(COST_FACTS_TABLE, days),
+        days,
+        extra=unknown_line_items_by_day(warehouse, days),
+    )
     return dg.MaterializeResult(
         metadata={
             "rows_replaced": dg.MetadataValue.int(write.rows_deleted),

@@ -158,7 +158,7 @@ def raw_focus(
     rules: RulesResource,
 ) -> dg.MaterializeResult:
     days = partition_window(context)
-    correction_months = rules.load().focus.correction_months
+    correction_months = rules.load().correction_months
     complete, broken = discover_deliveries(landing, context.log)
     if not complete and not broken:
         # This landing zone carries no FOCUS exports at all (the team uses other sources).

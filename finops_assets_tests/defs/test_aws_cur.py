@@ -1,0 +1,192 @@
+"""raw/aws_cur → core/cost_facts on the real anonymized legacy CUR, delivered as AWS delivers it."""
+
+import csv
+import gzip
+import io
+import json
+import shutil
+from decimal import Decimal
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from finops_assets_tests.conftest import failed_checks, failure_messages
+
+REAL_CUR = (
+    Path(__file__).parents[3] / "shared" / "data" / "real_samples" / "aws_legacy_cur_anonymized.csv"
+)
+REPORT = "finops-cur"
+PERIOD = "20231101-20231201"
+REAL_TOTAL = Decimal("1.682308697400")
+
+
+def deliver_cur(landing: Path, assembly: str, text: str, parts: int = 1) -> Path:
+    """Write `text` (a CUR CSV) as gzipped parts of one assembly, then point the period manifest
+    at it, the way AWS does (reportKeys carry the bucket's own S3 prefix)."""
+    period = landing / "aws-cur" / REPORT / PERIOD
+    folder = period / assembly
+    folder.mkdir(parents=True)
+    header, *rows = text.splitlines(keepends=True)
+    keys = []
+    for n in range(parts):
+        name = f"{REPORT}-{n + 1:05d}.csv.gz"
+        with gzip.open(folder / name, "wt", newline="") as f:
+            f.write(header + "".join(rows[n::parts]))
+        keys.append(f"billing/cur/{REPORT}/{PERIOD}/{assembly}/{name}")
+    manifest = {
+        "assemblyId": assembly,
+        "reportKeys": keys,
+        "reportName": REPORT,
+        "billingPeriod": {"start": "20231101T000000.000Z", "end": "20231201T000000.000Z"},
+    }
+    (period / f"{REPORT}-Manifest.json").write_text(json.dumps(manifest))
+    return folder
+
+
+def edited_cur(edit) -> str:
+    """The real CUR with `edit(row_dict)` applied to every row."""
+    reader = csv.DictReader(io.StringIO(REAL_CUR.read_text()))
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=reader.fieldnames, lineterminator="\n")
+    writer.writeheader()
+    for row in reader:
+        edit(row)
+        writer.writerow(row)
+    return out.getvalue()
+
+
+@pytest.fixture
+def cur_pipeline(pipeline):
+    deliver_cur(pipeline.landing, "assembly-1", REAL_CUR.read_text(), parts=2)
+    return pipeline
+
+
+def facts_total(pipeline):
+    return pipeline.query("SELECT count(*), sum(BilledCost) FROM core.cost_facts")[0]
+
+
+def test_real_cur_keeps_every_cent(cur_pipeline):
+    result = cur_pipeline.materialize("2023-11-01", "2023-11-30")
+    assert result.success, failure_messages(result)
+    assert failed_checks(result) == []
+    assert facts_total(cur_pipeline) == (1281, REAL_TOTAL)
+    assert cur_pipeline.query("SELECT sum(billed_cost) FROM mart.daily_cost_by_team") == [
+        (REAL_TOTAL,)
+    ]
+    assert cur_pipeline.query(
+        "SELECT DISTINCT BillingAccountId, ProviderName, BillingCurrency FROM core.cost_facts"
+    ) == [("123412340534", "AWS", "USD")]
+    assert cur_pipeline.query(
+        "SELECT ChargeCategory, count(*) FROM core.cost_facts GROUP BY 1 ORDER BY 1"
+    ) == [("Tax", 12), ("Usage", 1269)]
+
+
+def test_a_new_assembly_replaces_the_month(cur_pipeline):
+    assert cur_pipeline.materialize("2023-11-01", "2023-11-30").success
+
+    def double_tax(row):
+        if row["lineItem/LineItemType"] == "Tax":
+            row["lineItem/UnblendedCost"] = str(Decimal(row["lineItem/UnblendedCost"]) * 2)
+
+    deliver_cur(cur_pipeline.landing, "assembly-2", edited_cur(double_tax))
+    result = cur_pipeline.materialize("2023-11-01", "2023-11-30")
+    assert result.success, failure_messages(result)
+    # Σ Tax in the sample is 0.08: the restated month carries it twice, and no row of assembly-1.
+    assert facts_total(cur_pipeline) == (1281, REAL_TOTAL + Decimal("0.08"))
+    assert cur_pipeline.query("SELECT DISTINCT x_DeliveryId FROM raw.aws_cur") == [("assembly-2",)]
+
+
+def test_manifest_naming_a_missing_file_keeps_the_month(cur_pipeline):
+    assert cur_pipeline.materialize("2023-11-01", "2023-11-30").success
+    folder = deliver_cur(cur_pipeline.landing, "assembly-2", REAL_CUR.read_text())
+    (folder / f"{REPORT}-00001.csv.gz").unlink()
+    result = cur_pipeline.materialize("2023-11-01", "2023-11-30")
+    assert not result.success
+    assert "but the file is missing" in failure_messages(result)
+    assert facts_total(cur_pipeline) == (1281, REAL_TOTAL)
+
+
+def test_manifest_key_escaping_the_landing_root_is_refused(cur_pipeline):
+    assert cur_pipeline.materialize("2023-11-01", "2023-11-30").success
+    manifest = cur_pipeline.landing / "aws-cur" / REPORT / PERIOD / f"{REPORT}-Manifest.json"
+    data = json.loads(manifest.read_text())
+    data["reportKeys"] = [f"cur/{REPORT}/{PERIOD}/assembly-1/../../../../../etc/passwd.csv.gz"]
+    manifest.write_text(json.dumps(data))
+    result = cur_pipeline.materialize("2023-11-15")
+    assert not result.success
+    assert "not inside" in failure_messages(result)
+    assert facts_total(cur_pipeline) == (1281, REAL_TOTAL)
+
+
+def test_renamed_cost_column_is_a_clear_error(cur_pipeline):
+    assert cur_pipeline.materialize("2023-11-01", "2023-11-30").success
+    text = REAL_CUR.read_text().replace("lineItem/UnblendedCost", "lineItem/UnblendedCostUSD", 1)
+    deliver_cur(cur_pipeline.landing, "assembly-2", text)
+    result = cur_pipeline.materialize("2023-11-01", "2023-11-30")
+    assert not result.success
+    message = failure_messages(result)
+    assert "assembly-2/finops-cur-00001.csv.gz" in message and "UnblendedCost" in message
+    assert facts_total(cur_pipeline) == (1281, REAL_TOTAL)
+
+
+def test_unknown_line_item_type_is_kept_at_unblended_cost_and_counted(cur_pipeline):
+    def rename_tax(row):
+        if row["lineItem/LineItemType"] == "Tax":
+            row["lineItem/LineItemType"] = "FutureChargeType"
+
+    shutil.rmtree(cur_pipeline.landing / "aws-cur")
+    deliver_cur(cur_pipeline.landing, "assembly-1", edited_cur(rename_tax))
+    result = cur_pipeline.materialize("2023-11-01", "2023-11-30")
+    assert result.success, failure_messages(result)
+    assert facts_total(cur_pipeline) == (1281, REAL_TOTAL)
+    assert cur_pipeline.query(
+        "SELECT count(*) FROM core.cost_facts WHERE x_UnknownLineItemType"
+    ) == [(12,)]
+    counted = sum(
+        e.materialization.metadata["unknown_line_item_rows"].value
+        for e in result.get_asset_materialization_events()
+        if e.materialization.asset_key == dg.AssetKey(["core", "cost_facts"])
+        and "unknown_line_item_rows" in e.materialization.metadata
+    )
+    assert counted == 12
+
+
+def test_refund_billed_in_next_months_report_lands_on_its_usage_day(cur_pipeline):
+    """A November refund delivered in December's report belongs to November's partition."""
+    rows = list(csv.DictReader(io.StringIO(REAL_CUR.read_text())))
+    refund = dict(rows[0])
+    refund.update(
+        {
+            "identity/LineItemId": "refund-1",
+            "bill/BillingPeriodStartDate": "2023-12-01T00:00:00.000Z",
+            "bill/BillingPeriodEndDate": "2024-01-01T00:00:00.000Z",
+            "lineItem/LineItemType": "Refund",
+            "lineItem/UsageStartDate": "2023-11-10T00:00:00.000Z",
+            "lineItem/UsageEndDate": "2023-11-11T00:00:00.000Z",
+            "lineItem/UnblendedCost": "-0.05",
+            "pricing/publicOnDemandCost": "",
+        }
+    )
+    december = cur_pipeline.landing / "aws-cur" / REPORT / "20231201-20240101"
+    (december / "dec-1").mkdir(parents=True)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerow(refund)
+    with gzip.open(december / "dec-1" / f"{REPORT}-00001.csv.gz", "wt", newline="") as f:
+        f.write(out.getvalue())
+    (december / f"{REPORT}-Manifest.json").write_text(
+        json.dumps(
+            {
+                "assemblyId": "dec-1",
+                "reportKeys": [f"cur/{REPORT}/20231201-20240101/dec-1/{REPORT}-00001.csv.gz"],
+            }
+        )
+    )
+    result = cur_pipeline.materialize("2023-11-01", "2023-11-30")
+    assert result.success, failure_messages(result)
+    assert facts_total(cur_pipeline) == (1282, REAL_TOTAL - Decimal("0.05"))
+    assert cur_pipeline.query(
+        "SELECT ChargeCategory, ChargeClass, charge_date::VARCHAR FROM core.cost_facts WHERE x_LineItemType = 'Refund'"
+    ) == [("Credit", "Correction", "2023-11-10")]
