@@ -8,7 +8,10 @@ from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
+from finops_assets.lib.sample_aws_cur import generate_aws_cur
 from finops_assets.lib.sample_data import SUPPORTED_FORMATS, generate_sample_exports
+
+SOURCES = ("focus", "aws-cur")
 
 
 def _iso_date(text: str) -> date:
@@ -38,6 +41,16 @@ def _formats(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(formats))
 
 
+def _sources(text: str) -> tuple[str, ...]:
+    sources = tuple(part.strip().lower() for part in text.split(",") if part.strip())
+    unknown = [s for s in sources if s not in SOURCES]
+    if not sources or unknown:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give a comma-separated subset of {', '.join(SOURCES)}"
+        )
+    return tuple(dict.fromkeys(sources))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="finops-assets",
@@ -47,11 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     sample = commands.add_parser(
         "sample-data",
-        help="write synthetic FOCUS exports (AWS, Azure, GCP) into a landing folder",
+        help="write synthetic billing exports (FOCUS, AWS CUR) into a landing folder",
         description=(
             "Write synthetic FOCUS 1.2 deliveries from AWS (Parquet, USD), Azure (CSV, EUR) and "
-            "GCP (Parquet, USD) under OUT/focus/, one per provider and billing month, plus a "
-            "restatement of the first month. The same seed always writes the same bytes."
+            "GCP (Parquet, USD) under OUT/focus/, one per provider and billing month, and an AWS "
+            "legacy Cost and Usage Report (gzip CSV, every line item type) under OUT/aws-cur/, "
+            "each with a restatement of the first month. The same seed always writes the same "
+            "bytes."
         ),
     )
     sample.add_argument("--out", type=Path, required=True, help="landing folder to write into")
@@ -72,11 +87,38 @@ def build_parser() -> argparse.ArgumentParser:
         default=SUPPORTED_FORMATS,
         help="parquet,csv (default: each provider's own format) or one of them for all providers",
     )
+    sample.add_argument(
+        "--sources",
+        type=_sources,
+        default=SOURCES,
+        help="focus,aws-cur (default: both) or one of them",
+    )
+    sample.add_argument(
+        "--cur-rows-per-day",
+        type=_positive_int,
+        default=None,
+        help="CUR line items per charge day (default: half of --rows-per-day)",
+    )
     sample.set_defaults(handler=_sample_data)
     return parser
 
 
 def _sample_data(args: argparse.Namespace) -> int:
+    if "aws-cur" in args.sources:
+        cur = generate_aws_cur(
+            args.out,
+            args.start,
+            args.days,
+            args.cur_rows_per_day or max(1, args.rows_per_day // 2),
+            args.seed,
+        )
+        restated = ", ".join(d.isoformat() for d in cur.restated_days)
+        print(
+            f"Wrote AWS CUR report {cur.report}: {len(cur.assemblies)} assemblies, "
+            f"{cur.total_rows:,} line items in {cur.seconds:.1f} s (restated days {restated})."
+        )
+    if "focus" not in args.sources:
+        return 0
     summary = generate_sample_exports(
         out=args.out,
         start=args.start,

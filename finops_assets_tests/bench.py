@@ -88,6 +88,8 @@ def generate(out: Path, rows: int) -> None:
             str(rows),
             "--seed",
             "42",
+            "--sources",
+            "focus",
         ],
         check=True,
     )

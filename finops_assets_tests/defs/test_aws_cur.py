@@ -190,3 +190,59 @@ def test_refund_billed_in_next_months_report_lands_on_its_usage_day(cur_pipeline
     assert cur_pipeline.query(
         "SELECT ChargeCategory, ChargeClass, charge_date::VARCHAR FROM core.cost_facts WHERE x_LineItemType = 'Refund'"
     ) == [("Credit", "Correction", "2023-11-10")]
+
+
+@pytest.mark.parametrize("flavour", ["csv", "parquet"])
+def test_generated_cur_month_reconciles(pipeline, flavour):
+    """A generated month with every line item type, a restated assembly and split rows: all
+    checks pass and Σ BilledCost is the current assembly's Σ unblended without split rows,
+    computed here straight from the files the manifest names."""
+    from datetime import date
+
+    import duckdb
+
+    from finops_assets.lib.sample_aws_cur import generate_aws_cur
+
+    generate_aws_cur(pipeline.landing, date(2025, 1, 1), 31, 600, 9, flavour=flavour)
+    result = pipeline.materialize("2025-01-01", "2025-01-31")
+    assert result.success, failure_messages(result)
+    assert failed_checks(result) == [] and len(result.get_asset_check_evaluations()) == 9
+
+    period = pipeline.landing / "aws-cur" / "finops-cur" / "20250101-20250201"
+    manifest = json.loads((period / "finops-cur-Manifest.json").read_text())
+    files = sorted(str(p) for p in (period / manifest["assemblyId"]).iterdir())
+    if flavour == "csv":
+        source = f"read_csv({files}, all_varchar = true, header = true)"
+        cost, operation = '"lineItem/UnblendedCost"', '"lineItem/Operation"'
+    else:
+        source = f"read_parquet({files})"
+        cost, operation = "line_item_unblended_cost", "line_item_operation"
+    (expected,) = duckdb.sql(
+        f"SELECT sum(CAST({cost} AS DECIMAL(38, 12))) FROM {source} "
+        f"WHERE coalesce({operation}, '') NOT IN ('EKSPod-EC2', 'ECSTask-EC2')"
+    ).fetchall()[0]
+    assert pipeline.query("SELECT sum(BilledCost) FROM core.cost_facts") == [(expected,)]
+    assert pipeline.query("SELECT sum(billed_cost) FROM mart.daily_cost_by_team") == [(expected,)]
+    assert pipeline.query("SELECT DISTINCT x_DeliveryId FROM raw.aws_cur") == [
+        (manifest["assemblyId"],)
+    ]
+    # Every line item type made it through, and none was unknown.
+    types = {t for (t,) in pipeline.query("SELECT DISTINCT x_LineItemType FROM core.cost_facts")}
+    assert {
+        "Usage",
+        "DiscountedUsage",
+        "SavingsPlanCoveredUsage",
+        "RIFee",
+        "Tax",
+        "Refund",
+    } <= types
+    assert pipeline.query("SELECT count(*) FROM core.cost_facts WHERE x_UnknownLineItemType") == [
+        (0,)
+    ]
+    # AWS "user:" tag keys reach the owner dimensions.
+    assert (
+        pipeline.query("SELECT count(*) FROM mart.daily_cost_by_team WHERE team <> '__untagged__'")[
+            0
+        ][0]
+        > 0
+    )

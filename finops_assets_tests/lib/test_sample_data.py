@@ -100,7 +100,7 @@ def _tree_bytes(root: Path) -> dict[str, bytes]:
 def test_same_seed_writes_identical_bytes_and_another_seed_does_not(tmp_path: Path) -> None:
     # Several days per file, so parts are assembled from many generated chunks and written on
     # background threads; the second run is a separate process with another hash seed.
-    args = ["--start", "2025-01-28", "--days", "6", "--rows-per-day", "3000"]
+    args = ["--start", "2025-01-28", "--days", "6", "--rows-per-day", "3000", "--sources", "focus"]
     first = generate_sample_exports(tmp_path / "a", date(2025, 1, 28), 6, 3_000, seed=5)
     env = {**os.environ, "PYTHONHASHSEED": "123", "PYTHONPATH": str(REPO_ROOT)}
     command = [sys.executable, "-m", "finops_assets.cli", "sample-data", "--out"]
@@ -522,6 +522,15 @@ def test_cli_writes_sample_exports(tmp_path: Path, capsys: pytest.CaptureFixture
     printed = capsys.readouterr().out
     assert "Wrote 9 deliveries, 18 files, 2,000 rows" in printed  # 400 x 3 + 400 x 2 again
     assert "Restated billing month 2025-03" in printed
+    # The default sources include an AWS CUR report: one period manifest per billing month.
+    cur_manifests = sorted(
+        p.relative_to(out).as_posix() for p in out.glob("aws-cur/*/*/*-Manifest.json")
+    )
+    assert cur_manifests == [
+        "aws-cur/finops-cur/20250301-20250401/finops-cur-Manifest.json",
+        "aws-cur/finops-cur/20250401-20250501/finops-cur-Manifest.json",
+    ]
+    assert "Wrote AWS CUR report finops-cur" in printed
 
 
 def test_write_delivery_splits_parts_and_does_not_validate(tmp_path: Path) -> None:
