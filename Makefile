@@ -57,8 +57,17 @@ test: $(VENV)/.installed-test
 	$(BIN)/ruff check finops_assets finops_assets_tests
 	$(BIN)/pytest
 
-bench: $(VENV)/.installed-test
-	$(BIN)/python -m finops_assets_tests.bench $(BENCH_ARGS)
+# The FinOps Foundation converter, for comparison only, in a virtualenv of its own (its pins
+# conflict with ours).
+FOCUS_CONVERTER := .tools/focus-converter/bin/focus-converter
+$(FOCUS_CONVERTER):
+	$(PYTHON) -m venv .tools/focus-converter
+	.tools/focus-converter/bin/pip install --quiet --upgrade pip
+	.tools/focus-converter/bin/pip install --quiet 'focus-converter==1.0.0' 'multimethod<1.11' 'click<8.2'
+
+BENCH_ARGS ?= --rows 1000000 --cur
+bench: $(VENV)/.installed-test $(FOCUS_CONVERTER)
+	FOCUS_CONVERTER=$(FOCUS_CONVERTER) $(BIN)/python -m finops_assets_tests.bench $(BENCH_ARGS)
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check finops_assets finops_assets_tests

@@ -99,6 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="CUR line items per charge day (default: half of --rows-per-day)",
     )
+    sample.add_argument(
+        "--cur-flavour",
+        choices=("csv", "parquet"),
+        default="csv",
+        help="CUR files as gzip CSV with slash names (default) or Athena Parquet with snake names",
+    )
     sample.set_defaults(handler=_sample_data)
     return parser
 
@@ -111,6 +117,7 @@ def _sample_data(args: argparse.Namespace) -> int:
             args.days,
             args.cur_rows_per_day or max(1, args.rows_per_day // 2),
             args.seed,
+            flavour=args.cur_flavour,
         )
         restated = ", ".join(d.isoformat() for d in cur.restated_days)
         print(

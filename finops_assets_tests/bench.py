@@ -256,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--keep", type=Path, help="work folder to keep (reuses generated data)")
     parser.add_argument("--json", type=Path, default=Path("bench-results/latest.json"))
+    parser.add_argument("--cur", action="store_true", help="also the CUR -> FOCUS stage")
     args = parser.parse_args(argv)
     results = []
     for rows in args.rows or [1_000_000]:
@@ -272,11 +273,15 @@ def main(argv: list[str] | None = None) -> int:
             ]
             if args.keep:
                 cmd += ["--keep", str(args.keep / str(rows))]
+            if args.cur:
+                cmd += ["--cur"]
             subprocess.run(cmd, check=True)
             continue
         size = bench_size(rows, args.keep)
         print(report(size), flush=True)
         results.append(size)
+        if args.cur:
+            print(bench_cur(rows, args.keep), flush=True)
     if results:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(
@@ -301,3 +306,237 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+# --- CUR -> FOCUS stage ------------------------------------------------------------------------
+FOCUS_CONVERTER = Path(
+    os.environ.get("FOCUS_CONVERTER", ".tools/focus-converter/bin/focus-converter")
+)
+
+
+def generate_cur(out: Path, rows: int) -> None:
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "finops_assets.cli",
+            "sample-data",
+            "--out",
+            str(out),
+            "--start",
+            DAY,
+            "--days",
+            "1",
+            "--rows-per-day",
+            str(rows),
+            "--seed",
+            "42",
+            "--sources",
+            "aws-cur",
+            "--cur-rows-per-day",
+            str(rows),
+            "--cur-flavour",
+            "parquet",
+        ],
+        check=True,
+    )
+
+
+def current_assembly(landing: Path) -> Path:
+    (manifest,) = landing.glob("aws-cur/*/*/*-Manifest.json")
+    return manifest.parent / json.loads(manifest.read_text())["assemblyId"]
+
+
+def run_cur_floor(files: list[Path], workdir: Path, sampler: PeakSampler) -> Stage:
+    """The same CUR -> FOCUS projection (amortization CASE, categories, tags JSON, split rows out)
+    as one plain DuckDB statement."""
+    import duckdb
+
+    paths = [str(f) for f in files]
+    start = time.time()
+    con = duckdb.connect(
+        str(workdir / "cur_floor.duckdb"), config={"memory_limit": "1GB", "threads": 2}
+    )
+    con.execute("SET TimeZone = 'UTC'; SET preserve_insertion_order = false")
+    columns = [
+        r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet({paths})").fetchall()
+    ]
+    tags = [c for c in columns if c.startswith("resource_tags_")]
+    tag_json = (
+        "to_json(map_from_entries(list_filter(["
+        + ", ".join(
+            f"struct_pack(k := '{t[len('resource_tags_') :]}', v := CAST({t} AS VARCHAR))"
+            for t in tags
+        )
+        + "], lambda e: e.v IS NOT NULL AND e.v <> '')))"
+        if tags
+        else "'{}'"
+    )
+    money = "DECIMAL(38, 12)"
+    con.execute(f"""
+        CREATE TABLE facts AS
+        SELECT CAST(line_item_unblended_cost AS {money}) AS BilledCost,
+               CAST(CASE line_item_line_item_type
+                   WHEN 'SavingsPlanCoveredUsage' THEN savings_plan_savings_plan_effective_cost
+                   WHEN 'SavingsPlanRecurringFee' THEN savings_plan_total_commitment_to_date - savings_plan_used_commitment
+                   WHEN 'SavingsPlanNegation' THEN 0 WHEN 'SavingsPlanUpfrontFee' THEN 0
+                   WHEN 'DiscountedUsage' THEN reservation_effective_cost
+                   WHEN 'RIFee' THEN reservation_unused_amortized_upfront_fee_for_billing_period + reservation_unused_recurring_fee
+                   WHEN 'Fee' THEN CASE WHEN coalesce(reservation_reservation_a_r_n, '') <> '' THEN 0 ELSE line_item_unblended_cost END
+                   ELSE line_item_unblended_cost END AS {money}) AS EffectiveCost,
+               CAST(pricing_public_on_demand_cost AS {money}) AS ListCost,
+               CAST(line_item_unblended_cost AS {money}) AS ContractedCost,
+               CAST(bill_payer_account_id AS VARCHAR) AS BillingAccountId,
+               CAST(line_item_usage_account_id AS VARCHAR) AS SubAccountId,
+               line_item_currency_code AS BillingCurrency,
+               CAST(bill_billing_period_start_date AS TIMESTAMPTZ) AS BillingPeriodStart,
+               CAST(bill_billing_period_end_date AS TIMESTAMPTZ) AS BillingPeriodEnd,
+               CAST(line_item_usage_start_date AS TIMESTAMPTZ) AS ChargePeriodStart,
+               CAST(line_item_usage_end_date AS TIMESTAMPTZ) AS ChargePeriodEnd,
+               CASE WHEN line_item_line_item_type IN ('Tax') THEN 'Tax'
+                    WHEN line_item_line_item_type IN ('Credit', 'Refund', 'EdpDiscount', 'BundledDiscount') THEN 'Credit'
+                    WHEN line_item_line_item_type IN ('RIFee', 'Fee', 'SavingsPlanRecurringFee', 'SavingsPlanUpfrontFee') THEN 'Purchase'
+                    ELSE 'Usage' END AS ChargeCategory,
+               'AWS' AS ProviderName, 'AWS' AS PublisherName, bill_invoicing_entity AS InvoiceIssuerName,
+               line_item_product_code AS ServiceName, product_region AS RegionId,
+               line_item_availability_zone AS AvailabilityZone, line_item_resource_id AS ResourceId,
+               product_sku AS SkuId, pricing_unit AS PricingUnit,
+               CAST(line_item_usage_amount AS {money}) AS PricingQuantity,
+               coalesce(reservation_reservation_a_r_n, savings_plan_savings_plan_a_r_n) AS CommitmentDiscountId,
+               {tag_json} AS Tags,
+               CAST(CAST(line_item_usage_start_date AS TIMESTAMPTZ) AS DATE) AS charge_date
+        FROM read_parquet({paths})
+        WHERE coalesce(line_item_operation, '') NOT IN ('EKSPod-EC2', 'ECSTask-EC2')
+    """)
+    rows = con.execute("SELECT count(*) FROM facts").fetchone()[0]
+    con.close()
+    end = time.time()
+    return Stage("CUR floor (plain DuckDB)", end - start, sampler.peak(start, end), rows)
+
+
+def run_cur_chain(landing: Path, workdir: Path, sampler: PeakSampler) -> list[Stage]:
+    import dagster as dg
+
+    from finops_assets.definitions import build_defs
+    from finops_assets.settings import Settings
+
+    start_date = os.environ.get("FINOPS_START_DATE") or "2025-01-01"
+    warehouse = str(workdir / "cur_warehouse.duckdb")
+    defs = build_defs(
+        Settings(landing_url=str(landing), warehouse=warehouse, start_date=start_date)
+    )
+    job = defs.resolve_implicit_global_asset_job_def()
+    keys = [dg.AssetKey(["raw", "aws_cur"]), dg.AssetKey(["core", "cost_facts"])]
+    with dg.instance_for_test() as instance:
+        result = job.execute_in_process(
+            instance=instance, partition_key=DAY, asset_selection=keys, raise_on_error=True
+        )
+        entries = [e for e in instance.all_logs(result.run_id) if e.dagster_event is not None]
+    import duckdb
+
+    with duckdb.connect(warehouse, read_only=True) as con:
+        rows = con.execute("SELECT count(*) FROM raw.aws_cur").fetchone()[0]
+    stages, starts = [], {}
+    for entry in entries:
+        event = entry.dagster_event
+        if event.event_type_value == "STEP_START":
+            starts[event.step_key] = entry.timestamp
+        elif event.event_type_value == "STEP_SUCCESS" and event.step_key in (
+            "raw__aws_cur",
+            "core__cost_facts",
+        ):
+            begin = starts[event.step_key]
+            stages.append(
+                Stage(
+                    event.step_key.replace("__", "/") + " (CUR)",
+                    entry.timestamp - begin,
+                    sampler.peak(begin, entry.timestamp),
+                    rows,
+                )
+            )
+    total = Stage(
+        "CUR -> FOCUS (raw/aws_cur + core/cost_facts)",
+        sum(s.seconds for s in stages),
+        max(s.peak_rss for s in stages),
+        rows,
+    )
+    return [*stages, total]
+
+
+def run_focus_converter(assembly: Path, workdir: Path, rows: int) -> Stage | None:
+    """The FinOps Foundation converter in its fastest mode, in its own virtualenv."""
+    if not FOCUS_CONVERTER.exists():
+        print(f"(focus-converter not found at {FOCUS_CONVERTER}; `make bench` installs it)")
+        return None
+    out = workdir / "focus_converter_out"
+    if out.exists():
+        import shutil
+
+        shutil.rmtree(out)
+    start = time.time()
+    process = psutil.Popen(
+        [
+            str(FOCUS_CONVERTER),
+            "convert",
+            "--provider",
+            "aws",
+            "--data-path",
+            str(assembly),
+            "--data-format",
+            "parquet",
+            "--parquet-data-format",
+            "dataset",
+            "--export-path",
+            str(out),
+            "--no-export-include-source-columns",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    peak = 0
+    while process.poll() is None:
+        try:
+            tree = [process, *process.children(recursive=True)]
+            peak = max(peak, sum(p.memory_info().rss for p in tree))
+        except psutil.Error:
+            pass
+        time.sleep(0.05)
+    if process.returncode != 0:
+        print(f"(focus-converter failed with exit code {process.returncode})")
+        return None
+    return Stage("focus-converter 1.0.0 (fastest mode)", time.time() - start, peak, rows)
+
+
+def bench_cur(rows: int, keep: Path | None) -> str:
+    workdir = Path(keep or tempfile.mkdtemp(prefix=f"finops-bench-cur-{rows}-")) / "cur"
+    workdir.mkdir(parents=True, exist_ok=True)
+    landing = workdir / "landing"
+    if not landing.exists():
+        t0 = time.time()
+        generate_cur(landing, rows)
+        print(
+            f"generated {rows:,} CUR rows/day (+ restatement) in {time.time() - t0:.1f} s",
+            flush=True,
+        )
+    for stale in workdir.glob("*.duckdb*"):
+        stale.unlink()
+    assembly = current_assembly(landing)
+    with PeakSampler() as sampler:
+        floor = run_cur_floor(sorted(assembly.glob("*.parquet")), workdir, sampler)
+        ours = run_cur_chain(landing, workdir, sampler)
+    converter = run_focus_converter(assembly, workdir, ours[-1].rows)
+    lines = [
+        f"\n## CUR -> FOCUS, {ours[-1].rows:,} legacy CUR rows (Athena Parquet, one day)",
+        f"{'stage':<48}{'seconds':>9}{'rows/s':>13}{'peak RSS':>12}",
+    ]
+    for stage in [*ours, floor, *([converter] if converter else [])]:
+        lines.append(
+            f"{stage.name:<48}{stage.seconds:>9.2f}{stage.rows / stage.seconds:>13,.0f}{mib(stage.peak_rss):>12}"
+        )
+    total = ours[-1]
+    lines.append(f"ours / floor = {total.seconds / floor.seconds:.2f}x (target <= 1.5x)")
+    if converter:
+        lines.append(
+            f"focus-converter / ours = {converter.seconds / total.seconds:.2f}x (target >= 4x)"
+        )
+    return "\n".join(lines)
