@@ -131,7 +131,9 @@ def run_floor(files: list[Path], workdir: Path, sampler: PeakSampler) -> Stage:
     con = duckdb.connect(
         str(workdir / "floor.duckdb"), config={"memory_limit": "1GB", "threads": 2}
     )
-    con.execute("SET TimeZone = 'UTC'; SET preserve_insertion_order = false")
+    con.execute(
+        "SET TimeZone = 'UTC'; SET preserve_insertion_order = false; SET enable_progress_bar = false"
+    )
     con.execute("CREATE TABLE facts AS " + " UNION ALL BY NAME ".join(selects))
     con.execute(
         """CREATE TABLE rollup AS
@@ -357,7 +359,9 @@ def run_cur_floor(files: list[Path], workdir: Path, sampler: PeakSampler) -> Sta
     con = duckdb.connect(
         str(workdir / "cur_floor.duckdb"), config={"memory_limit": "1GB", "threads": 2}
     )
-    con.execute("SET TimeZone = 'UTC'; SET preserve_insertion_order = false")
+    con.execute(
+        "SET TimeZone = 'UTC'; SET preserve_insertion_order = false; SET enable_progress_bar = false"
+    )
     columns = [
         r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet({paths})").fetchall()
     ]

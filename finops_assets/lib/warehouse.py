@@ -87,6 +87,8 @@ def configure_connection(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("SET TimeZone = 'UTC'")
     # Row order never matters for us and keeping it costs memory on large inserts.
     con.execute("SET preserve_insertion_order = false")
+    # Progress bars would land in Dagster's captured logs as noise.
+    con.execute("SET enable_progress_bar = false")
 
 
 @contextlib.contextmanager
