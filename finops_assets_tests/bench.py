@@ -71,28 +71,11 @@ class SizeResult:
     floor: Stage | None = None
 
 
-def generate(out: Path, rows: int) -> None:
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "finops_assets.cli",
-            "sample-data",
-            "--out",
-            str(out),
-            "--start",
-            DAY,
-            "--days",
-            "1",
-            "--rows-per-day",
-            str(rows),
-            "--seed",
-            "42",
-            "--sources",
-            "focus",
-        ],
-        check=True,
-    )
+def generate(out: Path, rows: int, *sources: str) -> None:
+    """One generated day, in a subprocess (its memory must not count), ``sources`` as CLI args."""
+    command = [sys.executable, "-m", "finops_assets.cli", "sample-data", "--out", str(out)]
+    command += ["--start", DAY, "--days", "1", "--rows-per-day", str(rows), "--seed", "42"]
+    subprocess.run([*command, *(sources or ("--sources", "focus"))], check=True)
 
 
 def newest_files(landing: Path) -> list[Path]:
@@ -316,34 +299,6 @@ FOCUS_CONVERTER = Path(
 )
 
 
-def generate_cur(out: Path, rows: int) -> None:
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "finops_assets.cli",
-            "sample-data",
-            "--out",
-            str(out),
-            "--start",
-            DAY,
-            "--days",
-            "1",
-            "--rows-per-day",
-            str(rows),
-            "--seed",
-            "42",
-            "--sources",
-            "aws-cur",
-            "--cur-rows-per-day",
-            str(rows),
-            "--cur-flavour",
-            "parquet",
-        ],
-        check=True,
-    )
-
-
 def current_assembly(landing: Path) -> Path:
     (manifest,) = landing.glob("aws-cur/*/*/*-Manifest.json")
     return manifest.parent / json.loads(manifest.read_text())["assemblyId"]
@@ -517,7 +472,11 @@ def bench_cur(rows: int, keep: Path | None) -> str:
     landing = workdir / "landing"
     if not landing.exists():
         t0 = time.time()
-        generate_cur(landing, rows)
+        generate(
+            landing,
+            rows,
+            *("--sources", "aws-cur", "--cur-rows-per-day", str(rows), "--cur-flavour", "parquet"),
+        )
         print(
             f"generated {rows:,} CUR rows/day (+ restatement) in {time.time() - t0:.1f} s",
             flush=True,

@@ -9,6 +9,7 @@ import duckdb
 
 from finops_assets.contracts.checks import WAREHOUSE_POOL, partition_window
 from finops_assets.defs.sources.focus.assets import month_chunks
+from finops_assets.defs.sources.shared import no_deliveries_result
 from finops_assets.lib import warehouse as wh
 from finops_assets.lib.aws_cur import (
     CurFormatError,
@@ -33,7 +34,7 @@ from finops_assets.lib.focus_load import (
     sql_literal,
     validate_loaded_rows,
 )
-from finops_assets.metadata import add_daily_money_metadata, days_between
+from finops_assets.metadata import add_daily_money_metadata
 from finops_assets.partitions import daily_partitions
 from finops_assets.resources.landing import LandingZone
 from finops_assets.resources.rules import RulesResource
@@ -129,10 +130,9 @@ def raw_aws_cur(
     correction_months = rules.load().correction_months
     deliveries, broken, any_cur = discover_cur(landing)
     if not any_cur:
-        warehouse.clear_partitions(RAW_AWS_CUR_TABLE, days_between(days))
-        context.log.info(f"No CUR reports under {landing.url(CUR_ROOT)}: partitions stay empty.")
-        add_daily_money_metadata(context, {}, days)
-        return dg.MaterializeResult(metadata={"assemblies": dg.MetadataValue.text("")})
+        return no_deliveries_result(
+            context, warehouse, RAW_AWS_CUR_TABLE, days, landing.url(CUR_ROOT)
+        )
     used = []
     for chunk in month_chunks(days):
         month = month_of(chunk[0])

@@ -7,6 +7,7 @@ import dagster as dg
 import duckdb
 
 from finops_assets.contracts.checks import WAREHOUSE_POOL, partition_window
+from finops_assets.defs.sources.shared import no_deliveries_result
 from finops_assets.lib import warehouse as wh
 from finops_assets.lib.deliveries import (
     DeliveryError,
@@ -26,7 +27,7 @@ from finops_assets.lib.focus_load import (
     typed_select,
     validate_loaded_rows,
 )
-from finops_assets.metadata import add_daily_money_metadata, days_between
+from finops_assets.metadata import add_daily_money_metadata
 from finops_assets.partitions import daily_partitions
 from finops_assets.resources.landing import LandingZone
 from finops_assets.resources.rules import RulesResource
@@ -161,15 +162,7 @@ def raw_focus(
     correction_months = rules.load().correction_months
     complete, broken = discover_deliveries(landing, context.log)
     if not complete and not broken:
-        # This landing zone carries no FOCUS exports at all (the team uses other sources).
-        cleared = warehouse.clear_partitions(RAW_FOCUS_TABLE, days_between(days))
-        context.log.info(
-            f"No FOCUS deliveries under {landing.url('focus')}: partitions stay empty."
-        )
-        add_daily_money_metadata(context, {}, days)
-        return dg.MaterializeResult(
-            metadata={"deliveries": dg.MetadataValue.text(""), "rows_cleared": cleared}
-        )
+        return no_deliveries_result(context, warehouse, RAW_FOCUS_TABLE, days, landing.url("focus"))
     used: set[str] = set()
     empty_days: list[str] = []
     files_loaded = 0
