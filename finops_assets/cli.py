@@ -31,24 +31,18 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _formats(text: str) -> tuple[str, ...]:
-    formats = tuple(part.strip().lower() for part in text.split(",") if part.strip())
-    unknown = [f for f in formats if f not in SUPPORTED_FORMATS]
-    if not formats or unknown:
-        raise argparse.ArgumentTypeError(
-            f"{text!r}: give a comma-separated subset of {', '.join(SUPPORTED_FORMATS)}"
-        )
-    return tuple(dict.fromkeys(formats))
+def _subset_of(allowed: Sequence[str]):
+    """An argparse type for a comma-separated, de-duplicated subset of ``allowed``."""
 
+    def parse(text: str) -> tuple[str, ...]:
+        chosen = tuple(part.strip().lower() for part in text.split(",") if part.strip())
+        if not chosen or any(c not in allowed for c in chosen):
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: give a comma-separated subset of {', '.join(allowed)}"
+            )
+        return tuple(dict.fromkeys(chosen))
 
-def _sources(text: str) -> tuple[str, ...]:
-    sources = tuple(part.strip().lower() for part in text.split(",") if part.strip())
-    unknown = [s for s in sources if s not in SOURCES]
-    if not sources or unknown:
-        raise argparse.ArgumentTypeError(
-            f"{text!r}: give a comma-separated subset of {', '.join(SOURCES)}"
-        )
-    return tuple(dict.fromkeys(sources))
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -83,13 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--seed", type=int, required=True, help="random seed")
     sample.add_argument(
         "--formats",
-        type=_formats,
+        type=_subset_of(SUPPORTED_FORMATS),
         default=SUPPORTED_FORMATS,
         help="parquet,csv (default: each provider's own format) or one of them for all providers",
     )
     sample.add_argument(
         "--sources",
-        type=_sources,
+        type=_subset_of(SOURCES),
         default=SOURCES,
         help="focus,aws-cur (default: both) or one of them",
     )
