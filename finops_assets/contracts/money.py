@@ -8,9 +8,14 @@ import dagster as dg
 import pandas as pd
 
 from finops_assets.contracts.checks import WAREHOUSE_POOL, markdown_table, partition_window
-from finops_assets.lib.facts import FactSource
+from finops_assets.lib.facts import (
+    FactSource,
+    account_totals_sql,
+    day_totals_sql,
+    facts_account_totals_sql,
+)
 from finops_assets.lib.focus import FOCUS_COLUMNS
-from finops_assets.lib.totals import Totals, compare_totals
+from finops_assets.lib.totals import Totals, compare_totals, to_keyed_totals
 from finops_assets.lib.warehouse import quote_identifier as q
 from finops_assets.resources.warehouse import Warehouse
 
@@ -23,7 +28,9 @@ def source_basis_totals(
     for source in sources:
         if not warehouse.has_table(source.raw_table):
             continue
-        for key, t in warehouse.totals(source.basis_totals_sql(source.raw_table, days)).items():
+        for key, t in warehouse.totals(
+            day_totals_sql(source.basis_totals_sql(source.raw_table, days))
+        ).items():
             m = merged.get(key, Totals(0, Decimal(0), Decimal(0)))
             merged[key] = Totals(m.rows + t.rows, m.billed + t.billed, m.effective + t.effective)
     return merged
@@ -185,3 +192,80 @@ def build_duplicate_charges_check(
         )
 
     return duplicate_charges_check
+
+
+def build_reconciliation_check(
+    *,
+    asset_key: dg.AssetKey,
+    table: str,
+    source: FactSource,
+    partitions_def: dg.PartitionsDefinition,
+) -> dg.AssetChecksDefinition:
+    """core.cost_facts reconciles with one source's own invoice and amortized basis, per billing
+    account, invoice month and currency, over the days checked (a month's backfill checks the
+    whole invoice month)."""
+
+    @dg.asset_check(
+        asset=asset_key,
+        name=f"reconciles_with_{source.name}",
+        blocking=True,
+        partitions_def=partitions_def,
+        pool=WAREHOUSE_POOL,
+        description=(
+            f"Per billing account, invoice month and currency, Σ BilledCost and Σ EffectiveCost "
+            f"of the {source.name} rows equal {source.invoice_basis}, to the cent."
+        ),
+    )
+    def reconciliation_check(
+        context: dg.AssetCheckExecutionContext, warehouse: Warehouse
+    ) -> dg.AssetCheckResult:
+        days = partition_window(context)
+        if not warehouse.has_table(source.raw_table):
+            return dg.AssetCheckResult(
+                passed=True,
+                metadata={"accounts": 0},
+                description=f"No {source.name} data loaded yet.",
+            )
+        with warehouse.get_connection() as con:
+            expected = to_keyed_totals(
+                con.execute(
+                    account_totals_sql(source.basis_totals_sql(source.raw_table, days))
+                ).fetchall()
+            )
+            actual = to_keyed_totals(
+                con.execute(facts_account_totals_sql(table, source.name, days)).fetchall()
+            )
+        mismatches = compare_totals(
+            expected, actual, ("billing_account", "invoice_month", "currency")
+        )
+        rows = [
+            {
+                "billing_account": k[0],
+                "invoice_month": k[1],
+                "currency": k[2],
+                "billed": str(t.billed),
+                "effective": str(t.effective),
+                "rows": t.rows,
+            }
+            for k, t in sorted(expected.items(), key=lambda kv: tuple(map(str, kv[0])))
+        ]
+        metadata = {
+            "mismatches": dg.MetadataValue.int(len(mismatches)),
+            "accounts": dg.MetadataValue.int(len({k[0] for k in expected})),
+            "basis": dg.MetadataValue.md(markdown_table(pd.DataFrame(rows[:50]))),
+        }
+        if mismatches:
+            metadata["details"] = dg.MetadataValue.md(markdown_table(pd.DataFrame(mismatches[:50])))
+        return dg.AssetCheckResult(
+            passed=not mismatches,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description=(
+                f"{len(mismatches)} (account, month, currency, measure) totals differ from "
+                f"{source.invoice_basis}"
+                if mismatches
+                else None
+            ),
+            metadata=metadata,
+        )
+
+    return reconciliation_check

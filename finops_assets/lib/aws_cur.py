@@ -879,11 +879,16 @@ def cur_focus_sql(raw_table: str, days: tuple[date, date], passthrough: Sequence
 
 
 def cur_basis_totals_sql(raw_table: str, days: tuple[date, date]) -> str:
-    """Per charge_date and currency: rows, the invoice basis (Σ net-or-unblended cost) and the
-    amortized basis, straight from raw on a code path of its own (reconciles cur_focus_sql)."""
+    """Per charge_date, currency, payer account and billing period: rows, the invoice basis
+    (Σ net-or-unblended cost) and the amortized basis, straight from raw on a code path of its own
+    (reconciles cur_focus_sql)."""
     return f"""
         SELECT charge_date,
                line_item_currency_code AS BillingCurrency,
+               coalesce(bill_payer_account_id, line_item_usage_account_id) AS BillingAccountId,
+               strftime(coalesce(bill_billing_period_start_date,
+                                 date_trunc('month', line_item_usage_start_date)), '%Y-%m')
+                   AS billing_period,
                count(*) AS "rows",
                sum(coalesce(line_item_net_unblended_cost, line_item_unblended_cost, 0)) AS billed,
                sum(CASE line_item_line_item_type
@@ -911,5 +916,5 @@ def cur_basis_totals_sql(raw_table: str, days: tuple[date, date]) -> str:
         FROM {raw_table}
         WHERE {_window(days)}
         GROUP BY ALL
-        ORDER BY charge_date, BillingCurrency
+        ORDER BY ALL
     """

@@ -9,7 +9,6 @@ from datetime import date
 from finops_assets.lib.aws_cur import cur_basis_totals_sql, cur_focus_sql
 from finops_assets.lib.focus import ENUMERATED_COLUMNS, FOCUS_COLUMNS
 from finops_assets.lib.focus_load import sql_literal
-from finops_assets.lib.totals import totals_sql
 from finops_assets.lib.warehouse import quote_identifier as q
 
 FACT_PLATFORM_COLUMNS = (
@@ -53,7 +52,9 @@ def empty_cost_facts_sql() -> str:
     types = {**FOCUS_COLUMNS, "charge_date": "DATE"}
     columns = [f"CAST(NULL AS {t}) AS {q(c)}" for c, t in types.items()]
     columns += [
-        f"CAST(NULL AS VARCHAR) AS {c}" for c in FACT_PLATFORM_COLUMNS if c != "charge_date"
+        f"CAST(NULL AS VARCHAR) AS {c}"
+        for c in (*FACT_PLATFORM_COLUMNS, "x_Source")
+        if c != "charge_date"
     ]
     return f"SELECT {', '.join(columns)} WHERE false"
 
@@ -73,28 +74,87 @@ def invalid_tags_sql(table: str, days: tuple[date, date]) -> str:
 class FactSource:
     """A raw table feeding core.cost_facts.
 
-    ``focus_sql(raw_table, days)`` maps its rows to FOCUS 1.2 + lineage; ``basis_totals_sql``
-    computes, independently of that mapping, what the source itself says the totals are
-    (columns charge_date, BillingCurrency, rows, billed, effective): the reconciliation basis the
-    conservation check compares core.cost_facts against.
+    ``focus_sql(raw_table, days)`` maps its rows to FOCUS 1.2 + lineage. ``basis_totals_sql``
+    computes, independently of that mapping, what the source itself says the totals are: columns
+    ``charge_date, BillingCurrency, BillingAccountId, billing_period ('YYYY-MM', the invoice
+    month), rows, billed (invoice basis), effective (amortized basis)``. The conservation check
+    compares core.cost_facts per day and currency against it, the reconciliation check per billing
+    account, invoice month and currency (rows tagged ``x_Source = name``).
     """
 
     name: str
     raw_table: str
     focus_sql: Callable[[str, tuple[date, date]], str]
     basis_totals_sql: Callable[[str, tuple[date, date]], str]
+    invoice_basis: str = "the source's own totals"
+
+
+def day_totals_sql(basis_sql: str) -> str:
+    """A source's basis per (day, currency): the shape ``to_totals`` reads."""
+    return f"""
+        SELECT charge_date, BillingCurrency, sum("rows"), sum(billed), sum(effective)
+        FROM ({basis_sql}) GROUP BY ALL ORDER BY ALL
+    """
+
+
+def account_totals_sql(basis_sql: str) -> str:
+    """A source's basis per (billing account, invoice month, currency)."""
+    return f"""
+        SELECT BillingAccountId, billing_period, BillingCurrency,
+               sum("rows"), sum(billed), sum(effective)
+        FROM ({basis_sql}) GROUP BY ALL ORDER BY ALL
+    """
+
+
+def facts_account_totals_sql(facts_table: str, source: str, days: tuple[date, date]) -> str:
+    """core.cost_facts rows of one source per (billing account, invoice month, currency)."""
+    return f"""
+        SELECT BillingAccountId, strftime(BillingPeriodStart, '%Y-%m') AS billing_period,
+               BillingCurrency, count(*), sum(BilledCost), sum(EffectiveCost)
+        FROM {facts_table}
+        WHERE charge_date BETWEEN DATE '{days[0].isoformat()}' AND DATE '{days[1].isoformat()}'
+          AND x_Source = {sql_literal(source)}
+        GROUP BY ALL ORDER BY ALL
+    """
+
+
+def with_source_sql(source: FactSource, days: tuple[date, date]) -> str:
+    """A source's FOCUS rows tagged with the source's name (``x_Source``)."""
+    return (
+        f"SELECT *, {sql_literal(source.name)} AS x_Source "
+        f"FROM ({source.focus_sql(source.raw_table, days)})"
+    )
 
 
 def focus_basis_totals_sql(raw_table: str, days: tuple[date, date]) -> str:
-    return totals_sql(raw_table, days, "BilledCost", "EffectiveCost")
+    return f"""
+        SELECT charge_date, BillingCurrency, BillingAccountId,
+               strftime(BillingPeriodStart, '%Y-%m') AS billing_period,
+               count(*) AS "rows", sum(BilledCost) AS billed, sum(EffectiveCost) AS effective
+        FROM {raw_table}
+        WHERE charge_date BETWEEN DATE '{days[0].isoformat()}' AND DATE '{days[1].isoformat()}'
+        GROUP BY ALL ORDER BY ALL
+    """
 
 
-FOCUS_SOURCE = FactSource("focus", "raw.focus", cost_facts_sql, focus_basis_totals_sql)
+FOCUS_SOURCE = FactSource(
+    "focus",
+    "raw.focus",
+    cost_facts_sql,
+    focus_basis_totals_sql,
+    "the FOCUS export's own Σ BilledCost / Σ EffectiveCost",
+)
 
 
 def aws_cur_facts_sql(raw_table: str, days: tuple[date, date]) -> str:
     return cur_focus_sql(raw_table, days, passthrough=("x_Dataset", "x_BillingPeriod"))
 
 
-AWS_CUR_SOURCE = FactSource("aws_cur", "raw.aws_cur", aws_cur_facts_sql, cur_basis_totals_sql)
+AWS_CUR_SOURCE = FactSource(
+    "aws_cur",
+    "raw.aws_cur",
+    aws_cur_facts_sql,
+    cur_basis_totals_sql,
+    "CUR Σ unblended (net when present, split-cost rows excluded) / the CID amortized formula",
+)
 FACT_SOURCES: tuple[FactSource, ...] = (FOCUS_SOURCE, AWS_CUR_SOURCE)

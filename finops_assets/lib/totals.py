@@ -41,20 +41,25 @@ def to_totals(rows: list[tuple]) -> dict[tuple[date, str], Totals]:
 
 
 def compare_totals(
-    expected: dict[tuple[date, str], Totals], actual: dict[tuple[date, str], Totals]
+    expected: dict[tuple, Totals],
+    actual: dict[tuple, Totals],
+    key_names: tuple[str, ...] = ("charge_date", "currency"),
 ) -> list[dict]:
-    """Every (day, currency) whose billed or effective total differs by a cent or more."""
+    """Every key (by default (day, currency)) whose billed or effective total differs by a cent
+    or more."""
     mismatches = []
     zero = Totals(0, Decimal(0), Decimal(0))
-    for key in sorted(set(expected) | set(actual)):
+    for key in sorted(set(expected) | set(actual), key=lambda k: tuple(str(v) for v in k)):
         want, got = expected.get(key, zero), actual.get(key, zero)
         for measure in ("billed", "effective"):
             difference = getattr(got, measure) - getattr(want, measure)
             if abs(difference) >= CENT:
                 mismatches.append(
                     {
-                        "charge_date": key[0].isoformat(),
-                        "currency": key[1],
+                        **{
+                            name: value.isoformat() if isinstance(value, date) else str(value)
+                            for name, value in zip(key_names, key, strict=True)
+                        },
                         "measure": measure,
                         "expected": str(getattr(want, measure)),
                         "actual": str(getattr(got, measure)),
@@ -62,6 +67,14 @@ def compare_totals(
                     }
                 )
     return mismatches
+
+
+def to_keyed_totals(rows: list[tuple]) -> dict[tuple, Totals]:
+    """Rows of (key..., rows, billed, effective) keyed by their leading columns."""
+    return {
+        tuple(row[:-3]): Totals(int(row[-3]), Decimal(row[-2] or 0), Decimal(row[-1] or 0))
+        for row in rows
+    }
 
 
 def per_currency(totals: dict[tuple[date, str], Totals]) -> dict[str, Totals]:

@@ -18,7 +18,8 @@ REAL_FOCUS = (
     / "real_samples"
     / "focus_1_0_sample_anonymized.csv"
 )
-ALL_CHECKS = 9  # contracts on 5 tables, 3 conservation checks, duplicate charges
+# contracts on 5 tables, 3 conservation checks, duplicate charges, a reconciliation per source
+ALL_CHECKS = 11
 
 
 def newest_delivery_dirs(landing: Path) -> list[Path]:

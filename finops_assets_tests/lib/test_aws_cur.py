@@ -27,7 +27,15 @@ from finops_assets.lib.aws_cur import (
     cur_staging_select,
     resolve_cur_layout,
 )
+from finops_assets.lib.facts import (
+    AWS_CUR_SOURCE,
+    account_totals_sql,
+    day_totals_sql,
+    facts_account_totals_sql,
+    with_source_sql,
+)
 from finops_assets.lib.focus import ENUMERATED_COLUMNS, FOCUS_COLUMNS
+from finops_assets.lib.totals import compare_totals, to_keyed_totals
 
 REAL_LEGACY_CUR = (
     Path(__file__).resolve().parents[3] / "shared/data/real_samples/aws_legacy_cur_anonymized.csv"
@@ -566,13 +574,53 @@ def test_tags_keep_the_keys_as_delivered(staged):
 
 def test_basis_totals_reconcile_with_focus_per_day_and_currency(staged):
     con, _ = staged
-    totals = con.execute(cur_basis_totals_sql("raw.aws_cur", DAYS)).fetchall()
+    totals = con.execute(day_totals_sql(cur_basis_totals_sql("raw.aws_cur", DAYS))).fetchall()
     assert totals == EXPECTED_TOTALS
     from_focus = con.execute(
         f"""SELECT charge_date, BillingCurrency, count(*), sum(BilledCost), sum(EffectiveCost)
             FROM ({cur_focus_sql("raw.aws_cur", DAYS)}) GROUP BY ALL ORDER BY 1, 2"""
     ).fetchall()
     assert from_focus == EXPECTED_TOTALS
+
+
+def test_reconciliation_per_account_and_invoice_month_catches_a_cent(staged):
+    """The reconciliation check's two sides: the CUR's own basis per payer account and invoice
+    month, and the FOCUS facts tagged with the source. Equal as loaded; one cent moved on one
+    row is reported against that account and month."""
+    con, _ = staged
+    con.execute("CREATE SCHEMA core")
+    con.execute("ALTER TABLE raw.aws_cur ADD COLUMN x_Dataset VARCHAR DEFAULT 'aws-cur/r'")
+    con.execute("ALTER TABLE raw.aws_cur ADD COLUMN x_BillingPeriod VARCHAR DEFAULT '2024-03'")
+    con.execute(f"CREATE TABLE core.cost_facts AS {with_source_sql(AWS_CUR_SOURCE, DAYS)}")
+    basis = to_keyed_totals(
+        con.execute(account_totals_sql(cur_basis_totals_sql("raw.aws_cur", DAYS))).fetchall()
+    )
+    facts = to_keyed_totals(
+        con.execute(facts_account_totals_sql("core.cost_facts", "aws_cur", DAYS)).fetchall()
+    )
+    # 43.30 + 0.40 + 624.25 billed in March; the -2.00 February credit is billed in March too.
+    assert {k: (t.billed, t.effective) for k, t in basis.items()} == {
+        ("000123456789", "2024-03", "EUR"): (D("0.40"), D("0.40")),
+        ("000123456789", "2024-03", "USD"): (D("665.55"), D("34.80")),
+    }
+    assert compare_totals(basis, facts, ("account", "month", "currency")) == []
+    con.execute(
+        "UPDATE core.cost_facts SET BilledCost = BilledCost + 0.01 WHERE BillingCurrency = 'EUR'"
+    )
+    facts = to_keyed_totals(
+        con.execute(facts_account_totals_sql("core.cost_facts", "aws_cur", DAYS)).fetchall()
+    )
+    assert compare_totals(basis, facts, ("account", "month", "currency")) == [
+        {
+            "account": "000123456789",
+            "month": "2024-03",
+            "currency": "EUR",
+            "measure": "billed",
+            "expected": "0.400000000000",
+            "actual": "0.410000000000",
+            "difference": "0.010000000000",
+        }
+    ]
 
 
 def test_one_day_window_selects_only_that_day(staged):

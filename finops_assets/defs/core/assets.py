@@ -5,7 +5,12 @@ import duckdb
 
 from finops_assets.contracts.checks import WAREHOUSE_POOL, partition_window
 from finops_assets.lib.deliveries import DeliveryError
-from finops_assets.lib.facts import FACT_SOURCES, empty_cost_facts_sql, invalid_tags_sql
+from finops_assets.lib.facts import (
+    FACT_SOURCES,
+    empty_cost_facts_sql,
+    invalid_tags_sql,
+    with_source_sql,
+)
 from finops_assets.lib.warehouse import table_columns
 from finops_assets.metadata import add_daily_money_metadata, days_between
 from finops_assets.partitions import daily_partitions
@@ -46,7 +51,7 @@ def cost_facts(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Ma
     sources = [s for s in FACT_SOURCES if warehouse.has_table(s.raw_table)]
     # Without any source table yet the partition is written empty (and the table created typed).
     select_sql = "\n UNION ALL BY NAME \n".join(
-        [s.focus_sql(s.raw_table, days) for s in sources] or [empty_cost_facts_sql()]
+        [with_source_sql(s, days) for s in sources] or [empty_cost_facts_sql()]
     )
 
     def validate(con: duckdb.DuckDBPyConnection) -> None:

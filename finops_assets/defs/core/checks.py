@@ -4,7 +4,11 @@ import dagster as dg
 
 from finops_assets.contracts.checks import build_contract_check
 from finops_assets.contracts.models import CostFacts
-from finops_assets.contracts.money import build_conservation_check, build_duplicate_charges_check
+from finops_assets.contracts.money import (
+    build_conservation_check,
+    build_duplicate_charges_check,
+    build_reconciliation_check,
+)
 from finops_assets.defs.core.assets import COST_FACTS_TABLE
 from finops_assets.lib.facts import FACT_SOURCES
 from finops_assets.partitions import daily_partitions
@@ -24,3 +28,12 @@ cost_facts_conserved = build_conservation_check(
 cost_facts_unique = build_duplicate_charges_check(
     asset_key=COST_FACTS, table=COST_FACTS_TABLE, partitions_def=daily_partitions
 )
+# One reconciliation check per source: per billing account and invoice month, against the
+# source's own invoice and amortized basis.
+for _source in FACT_SOURCES:
+    globals()[f"cost_facts_reconciles_with_{_source.name}"] = build_reconciliation_check(
+        asset_key=COST_FACTS,
+        table=COST_FACTS_TABLE,
+        source=_source,
+        partitions_def=daily_partitions,
+    )

@@ -25,6 +25,7 @@ from finops_assets.lib.deliveries import (
     month_of,
     parse_cur_manifest,
 )
+from finops_assets.lib.facts import day_totals_sql
 from finops_assets.lib.focus_load import (
     ISO_CURRENCIES,
     describe_file,
@@ -175,7 +176,9 @@ def raw_aws_cur(
         used.extend(f"{d.report}:{d.assembly_id}" for d in month_deliveries)
     # Per day: the report's own invoice basis (unblended, split rows excluded) and amortized basis.
     add_daily_money_metadata(
-        context, warehouse.totals(cur_basis_totals_sql(RAW_AWS_CUR_TABLE, days)), days
+        context,
+        warehouse.totals(day_totals_sql(cur_basis_totals_sql(RAW_AWS_CUR_TABLE, days))),
+        days,
     )
     by_report = defaultdict(list)
     for entry in used:
