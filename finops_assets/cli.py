@@ -9,9 +9,11 @@ from datetime import date
 from pathlib import Path
 
 from finops_assets.lib.sample_aws_cur import generate_aws_cur
+from finops_assets.lib.sample_aws_exports import generate_cur2_export
 from finops_assets.lib.sample_data import SUPPORTED_FORMATS, generate_sample_exports
 
-SOURCES = ("focus", "aws-cur")
+SOURCES = ("focus", "aws-cur", "aws-exports")
+DEFAULT_SOURCES = ("focus", "aws-cur")
 
 
 def _iso_date(text: str) -> date:
@@ -84,8 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument(
         "--sources",
         type=_subset_of(SOURCES),
-        default=SOURCES,
-        help="focus,aws-cur (default: both) or one of them",
+        default=DEFAULT_SOURCES,
+        help=(
+            "focus,aws-cur (default) and/or aws-exports (an AWS Data Exports CUR 2.0 export, "
+            "from its own seed so it never repeats the legacy CUR's charges)"
+        ),
     )
     sample.add_argument(
         "--cur-rows-per-day",
@@ -117,6 +122,19 @@ def _sample_data(args: argparse.Namespace) -> int:
         print(
             f"Wrote AWS CUR report {cur.report}: {len(cur.assemblies)} assemblies, "
             f"{cur.total_rows:,} line items in {cur.seconds:.1f} s (restated days {restated})."
+        )
+    if "aws-exports" in args.sources:
+        export = generate_cur2_export(
+            args.out,
+            args.start,
+            args.days,
+            args.cur_rows_per_day or max(1, args.rows_per_day // 2),
+            args.seed + 1,
+        )
+        print(
+            f"Wrote AWS Data Exports CUR 2.0 export {export.export}: "
+            f"{sum(export.rows_by_period.values()):,} line items in "
+            f"{len(export.manifests)} billing period(s)."
         )
     if "focus" not in args.sources:
         return 0

@@ -338,3 +338,173 @@ def parse_cur_manifest(
         manifest_key=manifest.key,
         created_at=manifest.modified,
     )
+
+
+# --- AWS Data Exports (CUR 2.0 and FOCUS 1.0) -------------------------------------------------
+#   aws-data-exports/<export>/metadata/BILLING_PERIOD=YYYY-MM/<export>-Manifest.json
+#   aws-data-exports/<export>/data/BILLING_PERIOD=YYYY-MM/<export>-0000N.snappy.parquet
+# The export rewrites the month's files and its manifest on every refresh (no assembly folders).
+# Both casings of the partition folder occur. Zero-byte Parquet files are leftovers of an earlier
+# refresh (a valid Parquet file is never empty): they are skipped and reported, not loaded.
+_EXPORT_MANIFEST = re.compile(
+    r"^aws-data-exports/(?P<export>[^/]+)/metadata/"
+    r"(?:BILLING_PERIOD|billing_period)=(?P<period>\d{4}-\d{2})/(?P<name>[^/]+)-Manifest\.json$"
+)
+_EXPORT_PARTITION = re.compile(r"^(?:BILLING_PERIOD|billing_period)=(?P<period>\d{4}-\d{2})$")
+EXPORT_ROOT = "aws-data-exports"
+
+
+@dataclass(frozen=True)
+class DataExportDelivery:
+    export: str
+    billing_period: str  # YYYY-MM
+    execution_id: str
+    files: tuple[DeliveryFile, ...]
+    manifest_key: str
+    created_at: datetime
+    kind: str | None  # "cur2" | "focus" when the manifest's columns tell; else probe a file
+    skipped_empty: tuple[str, ...] = ()
+
+    @property
+    def dataset(self) -> str:
+        return f"{EXPORT_ROOT}/{self.export}"
+
+
+def find_data_export_manifests(objects: Iterable[ObjectLike]) -> list[ObjectLike]:
+    """``<export>-Manifest.json`` files in a billing-period folder of their export's metadata."""
+    found = []
+    for obj in objects:
+        match = _EXPORT_MANIFEST.match(obj.key)
+        if match and match["name"] == match["export"]:
+            found.append(obj)
+    return sorted(found, key=lambda o: o.key)
+
+
+def export_period_of(manifest_key: str) -> str | None:
+    match = _EXPORT_MANIFEST.match(manifest_key)
+    return match["period"] if match else None
+
+
+def export_kind(column_names: Iterable[str]) -> str | None:
+    """'focus' for a FOCUS export, 'cur2' for CUR 2.0 (or a CUR 1 Athena layout), else None."""
+    lowered = {name.lower() for name in column_names}
+    if {"billedcost", "chargeperiodstart"} <= lowered:
+        return "focus"
+    if "line_item_unblended_cost" in lowered or "lineitem/unblendedcost" in lowered:
+        return "cur2"
+    return None
+
+
+def _manifest_columns(data: dict) -> list[str]:
+    """Column names a Data Exports manifest declares (the key name varies between versions)."""
+    names: list[str] = []
+    for key in ("columns", "reportColumns", "exportColumns", "schema"):
+        value = data.get(key)
+        if isinstance(value, list):
+            for column in value:
+                if isinstance(column, str):
+                    names.append(column)
+                elif isinstance(column, dict) and isinstance(column.get("name"), str):
+                    names.append(column["name"])
+    return names
+
+
+def parse_data_export_manifest(
+    manifest: ObjectLike,
+    manifest_bytes: bytes,
+    present: dict[str, ObjectLike],
+    where: str,
+) -> DataExportDelivery:
+    """Resolve a Data Exports manifest's ``dataFiles`` (S3 URIs or keys under the export's own
+    prefix) to landing keys by their ``<export>/data/BILLING_PERIOD=YYYY-MM/<file>`` suffix."""
+    match = _EXPORT_MANIFEST.match(manifest.key)
+    assert match is not None, "parse_data_export_manifest needs a Data Exports manifest key"
+    export, period = match["export"], match["period"]
+    try:
+        data = json.loads(manifest_bytes)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise DeliveryError(
+            f"{where}: Data Exports manifest is not valid JSON ({error}). AWS rewrites it on the "
+            "next refresh; until then the month keeps its previous data."
+        ) from None
+    if not isinstance(data, dict) or not isinstance(data.get("dataFiles"), list):
+        raise DeliveryError(
+            f'{where}: Data Exports manifest must be a JSON object with a "dataFiles" list'
+        )
+    declared = data.get("billingPeriod")
+    if isinstance(declared, str) and declared and declared[:7] != period:
+        raise DeliveryError(
+            f"{where}: manifest billingPeriod {declared!r} does not match its folder "
+            f"BILLING_PERIOD={period}; move the manifest or fix it"
+        )
+    marker = f"/{export}/data/"
+    files: list[DeliveryFile] = []
+    skipped: list[str] = []
+    seen: set[str] = set()
+    for entry in data["dataFiles"]:
+        if not isinstance(entry, str) or not entry:
+            raise DeliveryError(f"{where}: dataFiles entry {entry!r} is not a file path")
+        path = "/" + entry.split("://", 1)[-1]
+        position = path.rfind(marker)
+        remainder = path[position + len(marker) :] if position >= 0 else ""
+        parts = remainder.split("/")
+        partition = _EXPORT_PARTITION.match(parts[0]) if parts else None
+        if (
+            position < 0
+            or len(parts) < 2
+            or partition is None
+            or partition["period"] != period
+            or any(p in ("", ".", "..") for p in parts)
+            or "\\" in remainder
+        ):
+            raise DeliveryError(
+                f"{where}: dataFiles entry {entry!r} is not inside {export}/data/"
+                f"BILLING_PERIOD={period}/; a manifest may only point at its own month's files"
+            )
+        rest = "/".join(parts[1:])
+        candidates = [
+            f"{EXPORT_ROOT}/{export}/data/{casing}={period}/{rest}"
+            for casing in ("BILLING_PERIOD", "billing_period")
+        ]
+        landing_key = next((k for k in candidates if k in present), candidates[0])
+        if landing_key in seen:
+            raise DeliveryError(f"{where}: dataFiles entry {entry!r} is listed twice")
+        seen.add(landing_key)
+        fmt = data_format(landing_key)
+        if fmt is None:
+            raise DeliveryError(
+                f"{where}: dataFiles entry {entry!r} is neither Parquet nor CSV (.csv.gz)"
+            )
+        obj = present.get(landing_key)
+        if obj is None:
+            raise DeliveryError(
+                f"{where}: manifest lists {landing_key} but the file is missing. Fix: wait for AWS "
+                "to finish the refresh (or copy the file); until then the month keeps its "
+                "previous data."
+            )
+        if obj.size == 0:
+            skipped.append(landing_key)
+            continue
+        files.append(DeliveryFile(key=landing_key, size=obj.size, format=fmt))
+    if not files:
+        raise DeliveryError(
+            f"{where}: the manifest lists no non-empty data file"
+            + (f" ({len(skipped)} zero-byte leftover(s) skipped)" if skipped else "")
+            + "; wait for AWS's next refresh."
+        )
+    execution = data.get("executionId")
+    created_at = manifest.modified
+    return DataExportDelivery(
+        export=export,
+        billing_period=period,
+        execution_id=(
+            execution
+            if isinstance(execution, str) and execution
+            else f"{export}@{created_at:%Y%m%dT%H%M%SZ}"
+        ),
+        files=tuple(files),
+        manifest_key=manifest.key,
+        created_at=created_at,
+        kind=export_kind(_manifest_columns(data)),
+        skipped_empty=tuple(skipped),
+    )

@@ -100,6 +100,9 @@ def _cast(source: str | None, source_type: str | None, target_type: str) -> str:
     column = q(source)
     if source_type == "VARCHAR" and target_type in (MONEY, QUANTITY, TIMESTAMP):
         return f"CAST(NULLIF(trim({column}), '') AS {target_type})"
+    if target_type == TEXT and source_type and source_type.startswith(("MAP(", "STRUCT(")):
+        # e.g. Tags as a Parquet map (AWS Data Exports FOCUS): JSON object text.
+        return f"CAST(to_json({column}) AS VARCHAR)"
     if target_type == TEXT and source_type != "VARCHAR":
         return f"CAST({column} AS VARCHAR)"
     return f"CAST({column} AS {target_type})"

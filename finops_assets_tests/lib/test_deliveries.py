@@ -9,10 +9,13 @@ from finops_assets.lib.deliveries import (
     DeliveryError,
     add_months,
     deliveries_for_month,
+    export_kind,
     find_cur_manifests,
+    find_data_export_manifests,
     group_focus_folders,
     newest_per_period,
     parse_cur_manifest,
+    parse_data_export_manifest,
     parse_focus_manifest,
 )
 from finops_assets.resources.landing import LandingObject
@@ -180,3 +183,107 @@ def test_cur_manifest_problems(keys, present, message):
             cur_objects(*present, size=size),
             "m",
         )
+
+
+# --- AWS Data Exports -------------------------------------------------------------------------
+EXPORT_META = "aws-data-exports/cur2/metadata/BILLING_PERIOD=2025-01"
+EXPORT_DATA = "aws-data-exports/cur2/data/BILLING_PERIOD=2025-01"
+
+
+def export_manifest(files, **extra):
+    return json.dumps({"exportName": "cur2", "dataFiles": files, **extra}).encode()
+
+
+def test_data_export_manifests_are_found_in_both_casings():
+    objects = [
+        obj(f"{EXPORT_META}/cur2-Manifest.json"),
+        obj("aws-data-exports/cur2/metadata/billing_period=2025-02/cur2-Manifest.json"),
+        obj("aws-data-exports/cur2/metadata/BILLING_PERIOD=2025-03/other-Manifest.json"),
+        obj("aws-data-exports/cur2/data/BILLING_PERIOD=2025-01/cur2-Manifest.json"),
+    ]
+    assert [o.key for o in find_data_export_manifests(objects)] == [
+        f"{EXPORT_META}/cur2-Manifest.json",
+        "aws-data-exports/cur2/metadata/billing_period=2025-02/cur2-Manifest.json",
+    ]
+
+
+def test_data_export_files_resolve_by_suffix_and_skip_zero_byte_leftovers():
+    present = {
+        o.key: o
+        for o in [
+            obj(f"{EXPORT_DATA}/cur2-00001.snappy.parquet"),
+            obj(f"{EXPORT_DATA}/cur2-00002.snappy.parquet", size=0),
+            # the manifest says BILLING_PERIOD, the landing copy is lower case: still found
+            obj("aws-data-exports/cur2/data/billing_period=2025-01/cur2-00003.snappy.parquet"),
+        ]
+    }
+    delivery = parse_data_export_manifest(
+        obj(f"{EXPORT_META}/cur2-Manifest.json"),
+        export_manifest(
+            [
+                "s3://bucket/exports/cur2/data/BILLING_PERIOD=2025-01/cur2-00001.snappy.parquet",
+                "s3://bucket/exports/cur2/data/BILLING_PERIOD=2025-01/cur2-00002.snappy.parquet",
+                "exports/cur2/data/BILLING_PERIOD=2025-01/cur2-00003.snappy.parquet",
+            ],
+            executionId="exec-7",
+            billingPeriod="2025-01",
+            columns=[{"name": "line_item_unblended_cost"}, {"name": "product"}],
+        ),
+        present,
+        "m",
+    )
+    assert (delivery.billing_period, delivery.execution_id, delivery.kind) == (
+        "2025-01",
+        "exec-7",
+        "cur2",
+    )
+    assert [f.key for f in delivery.files] == [
+        f"{EXPORT_DATA}/cur2-00001.snappy.parquet",
+        "aws-data-exports/cur2/data/billing_period=2025-01/cur2-00003.snappy.parquet",
+    ]
+    assert delivery.skipped_empty == (f"{EXPORT_DATA}/cur2-00002.snappy.parquet",)
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        (["s3://b/p/cur2/data/BILLING_PERIOD=2025-01/gone.parquet"], "the file is missing"),
+        (["s3://b/p/cur2/data/BILLING_PERIOD=2025-01/../../../../etc/x.parquet"], "not inside"),
+        (["s3://b/p/cur2/data/BILLING_PERIOD=2024-12/old.parquet"], "not inside"),
+        (["s3://b/p/other/data/BILLING_PERIOD=2025-01/x.parquet"], "not inside"),
+        (["s3://b/p/cur2/data/BILLING_PERIOD=2025-01/empty.parquet"], "no non-empty data file"),
+        (["s3://b/p/cur2/data/BILLING_PERIOD=2025-01/notes.txt"], "neither Parquet nor CSV"),
+    ],
+)
+def test_data_export_manifest_problems(files, message):
+    present = {
+        o.key: o
+        for o in [obj(f"{EXPORT_DATA}/empty.parquet", size=0), obj(f"{EXPORT_DATA}/notes.txt")]
+    }
+    with pytest.raises(DeliveryError, match=message):
+        parse_data_export_manifest(
+            obj(f"{EXPORT_META}/cur2-Manifest.json"), export_manifest(files), present, "m"
+        )
+
+
+def test_data_export_manifest_for_another_month_is_refused():
+    with pytest.raises(DeliveryError, match="does not match its folder"):
+        parse_data_export_manifest(
+            obj(f"{EXPORT_META}/cur2-Manifest.json"),
+            export_manifest([], billingPeriod="2025-02"),
+            {},
+            "m",
+        )
+
+
+@pytest.mark.parametrize(
+    ("columns", "kind"),
+    [
+        (["BilledCost", "ChargePeriodStart", "x_Discounts"], "focus"),
+        (["line_item_unblended_cost", "product"], "cur2"),
+        (["lineItem/UnblendedCost"], "cur2"),
+        (["cost", "usage_start_time"], None),
+    ],
+)
+def test_export_kind_from_columns(columns, kind):
+    assert export_kind(columns) == kind

@@ -1,5 +1,6 @@
-"""raw/aws_cur: AWS Cost and Usage Reports (legacy CUR, CSV or Parquet), per charge day, from the
-assembly each month's manifest currently points at."""
+"""raw/aws_cur: AWS Cost and Usage Reports per charge day: legacy CUR (CSV or Parquet) from the
+assembly each month's manifest currently points at, and CUR 2.0 from AWS Data Exports from the
+files the month's export manifest lists."""
 
 from collections import defaultdict
 from datetime import date, timedelta
@@ -9,7 +10,7 @@ import duckdb
 
 from finops_assets.contracts.checks import WAREHOUSE_POOL, partition_window
 from finops_assets.defs.sources.focus.assets import month_chunks
-from finops_assets.defs.sources.shared import no_deliveries_result
+from finops_assets.defs.sources.shared import discover_data_exports, no_deliveries_result
 from finops_assets.lib import warehouse as wh
 from finops_assets.lib.aws_cur import (
     CurFormatError,
@@ -18,7 +19,9 @@ from finops_assets.lib.aws_cur import (
     resolve_cur_layout,
 )
 from finops_assets.lib.deliveries import (
+    EXPORT_ROOT,
     CurDelivery,
+    DataExportDelivery,
     DeliveryError,
     add_months,
     find_cur_manifests,
@@ -78,15 +81,23 @@ def discover_cur(
     return deliveries, broken, bool(objects)
 
 
+def lineage(delivery: CurDelivery | DataExportDelivery) -> tuple[str, str]:
+    """(delivery id, dataset) recorded on every row: the CUR assembly or the export execution."""
+    if isinstance(delivery, CurDelivery):
+        return delivery.assembly_id, f"{CUR_ROOT}/{delivery.report}"
+    return delivery.execution_id, delivery.dataset
+
+
 def staging_sql(
     con: duckdb.DuckDBPyConnection,
-    delivery: CurDelivery,
+    delivery: CurDelivery | DataExportDelivery,
     paths: dict[str, str],
     describe: dict[str, str],
     days: tuple[date, date],
 ) -> dict[str, str]:
     """One staging SELECT per file of the delivery (files of one assembly may differ in columns,
     e.g. a tag first used mid-month), each limited to ``days``."""
+    delivery_id, dataset = lineage(delivery)
     per_file = {}
     for file in delivery.files:
         columns = describe_file(con, paths[file.key], file.format, describe[file.key])
@@ -95,12 +106,12 @@ def staging_sql(
         except CurFormatError as error:
             raise DeliveryError(f"{describe[file.key]}: {error}") from None
         source = (
-            f"(SELECT *, {sql_literal(delivery.assembly_id)} AS x_DeliveryId, "
+            f"(SELECT *, {sql_literal(delivery_id)} AS x_DeliveryId, "
             f"{sql_literal(file.key)} AS x_SourceFile "
             f"FROM {reader_sql(file.format, [paths[file.key]])})"
         )
         per_file[file.key] = f"""
-            SELECT *, {sql_literal(CUR_ROOT + "/" + delivery.report)} AS x_Dataset,
+            SELECT *, {sql_literal(dataset)} AS x_Dataset,
                    {sql_literal(delivery.billing_period)} AS x_BillingPeriod
             FROM ({cur_staging_select(source, layout)})
             WHERE charge_date BETWEEN DATE '{days[0].isoformat()}' AND DATE '{days[1].isoformat()}'
@@ -116,9 +127,10 @@ def staging_sql(
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool=WAREHOUSE_POOL,
     description=(
-        "AWS Cost and Usage Report line items for each charge day, from the report assembly the "
-        "month's manifest currently points at (AWS rebuilds the whole month; older assemblies "
-        "are ignored), typed, with tags as JSON and the assembly and file each row came from."
+        "AWS Cost and Usage Report line items for each charge day (legacy CUR and CUR 2.0 Data "
+        "Exports), from the files the month's manifest currently points at (AWS rebuilds the "
+        "whole month; older assemblies are ignored), typed, with tags as JSON and the delivery "
+        "and file each row came from."
     ),
 )
 def raw_aws_cur(
@@ -129,12 +141,17 @@ def raw_aws_cur(
 ) -> dg.MaterializeResult:
     days = partition_window(context)
     correction_months = rules.load().correction_months
-    deliveries, broken, any_cur = discover_cur(landing)
-    if not any_cur:
+    reports, broken, any_cur = discover_cur(landing)
+    exports, broken_exports = discover_data_exports(landing)
+    cur2_exports = [e for e in exports if e.kind == "cur2"]
+    broken += broken_exports
+    if not any_cur and not cur2_exports and not broken_exports:
         return no_deliveries_result(
             context, warehouse, RAW_AWS_CUR_TABLE, days, landing.url(CUR_ROOT)
         )
-    used = []
+    deliveries: list[CurDelivery | DataExportDelivery] = [*reports, *cur2_exports]
+    used: dict[str, list[str]] = defaultdict(list)
+    skipped_empty: list[str] = []
     for chunk in month_chunks(days):
         month = month_of(chunk[0])
         # Refunds and credits for this month can be billed in the next months' reports.
@@ -146,17 +163,20 @@ def raw_aws_cur(
         if not any(d.billing_period == month for d in month_deliveries):
             raise dg.Failure(
                 f"No CUR manifest covers {month} under {landing.url(CUR_ROOT)} (expected "
-                f"aws-cur/<report>/{month.replace('-', '')}01-..../<report>-Manifest.json). Wait "
-                "for AWS's next delivery, or check FINOPS_LANDING_URL."
+                f"aws-cur/<report>/{month.replace('-', '')}01-..../<report>-Manifest.json) or "
+                f"{landing.url(EXPORT_ROOT)} (expected <export>/metadata/BILLING_PERIOD={month}/"
+                "<export>-Manifest.json). Wait for AWS's next delivery, or check "
+                "FINOPS_LANDING_URL."
             )
         keys = [f.key for d in month_deliveries for f in d.files]
         describe = {key: landing.url(key) for key in keys}
         with landing.local_files(keys) as paths, warehouse.get_connection() as con:
             per_file: dict[str, str] = {}
             for delivery in month_deliveries:
+                delivery_id, dataset = lineage(delivery)
                 context.log.info(
-                    f"{month}: report {delivery.report}, assembly {delivery.assembly_id} "
-                    f"({len(delivery.files)} file(s))"
+                    f"{month}: {dataset} billing period {delivery.billing_period}, delivery "
+                    f"{delivery_id} ({len(delivery.files)} file(s))"
                 )
                 per_file.update(staging_sql(con, delivery, paths, describe, chunk))
             wh.replace_partitions(
@@ -173,21 +193,27 @@ def raw_aws_cur(
                     else diagnose_by_file(con, per_file, describe)
                 ),
             )
-        used.extend(f"{d.report}:{d.assembly_id}" for d in month_deliveries)
+        for delivery in month_deliveries:
+            delivery_id, dataset = lineage(delivery)
+            if delivery_id not in used[dataset]:
+                used[dataset].append(delivery_id)
+            if isinstance(delivery, DataExportDelivery) and delivery.skipped_empty:
+                skipped_empty.extend(delivery.skipped_empty)
+                context.log.warning(
+                    f"{dataset} {delivery.billing_period}: skipped zero-byte leftover file(s) "
+                    + ", ".join(delivery.skipped_empty)
+                )
     # Per day: the report's own invoice basis (unblended, split rows excluded) and amortized basis.
     add_daily_money_metadata(
         context,
         warehouse.totals(day_totals_sql(cur_basis_totals_sql(RAW_AWS_CUR_TABLE, days))),
         days,
     )
-    by_report = defaultdict(list)
-    for entry in used:
-        report, assembly = entry.split(":", 1)
-        by_report[report].append(assembly)
     return dg.MaterializeResult(
         metadata={
             "assemblies": dg.MetadataValue.text(
-                "; ".join(f"{r}: {', '.join(a)}" for r, a in sorted(by_report.items()))
-            )
+                "; ".join(f"{d}: {', '.join(ids)}" for d, ids in sorted(used.items()))
+            ),
+            "zero_byte_files_skipped": dg.MetadataValue.int(len(set(skipped_empty))),
         }
     )

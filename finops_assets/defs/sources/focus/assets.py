@@ -7,12 +7,15 @@ import dagster as dg
 import duckdb
 
 from finops_assets.contracts.checks import WAREHOUSE_POOL, partition_window
-from finops_assets.defs.sources.shared import no_deliveries_result
+from finops_assets.defs.sources.shared import discover_data_exports, no_deliveries_result
 from finops_assets.lib import warehouse as wh
 from finops_assets.lib.deliveries import (
+    EXPORT_ROOT,
+    DataExportDelivery,
     DeliveryError,
     DeliveryFolder,
     FocusDelivery,
+    add_months,
     deliveries_for_month,
     group_focus_folders,
     month_of,
@@ -114,6 +117,20 @@ def _placeholder(folder: DeliveryFolder) -> FocusDelivery:
     )
 
 
+def export_as_focus_delivery(export: DataExportDelivery) -> FocusDelivery:
+    """An AWS Data Exports FOCUS export month, as a delivery of the stream
+    ``aws-data-exports/<export>`` (its manifest is rewritten in place on every refresh)."""
+    return FocusDelivery(
+        provider=EXPORT_ROOT,
+        dataset=export.export,
+        billing_period=export.billing_period,
+        delivery_id=export.execution_id,
+        created_at=export.created_at,
+        files=export.files,
+        prefix=export.manifest_key.rsplit("/", 1)[0],
+    )
+
+
 def report_empty_focus_columns(
     context: dg.AssetExecutionContext, warehouse: Warehouse, days: tuple[date, date]
 ) -> dict[date, dict[str, dg.MetadataValue]]:
@@ -161,12 +178,18 @@ def raw_focus(
     days = partition_window(context)
     correction_months = rules.load().correction_months
     complete, broken = discover_deliveries(landing, context.log)
-    if not complete and not broken:
+    exports, broken_exports = discover_data_exports(landing)
+    complete += [export_as_focus_delivery(e) for e in exports if e.kind == "focus"]
+    if not complete and not broken and not broken_exports:
         return no_deliveries_result(context, warehouse, RAW_FOCUS_TABLE, days, landing.url("focus"))
     used: set[str] = set()
     empty_days: list[str] = []
     files_loaded = 0
     for chunk in month_chunks(days):
+        periods = {add_months(month_of(chunk[0]), k) for k in range(correction_months + 1)}
+        for period, error in broken_exports:
+            if period in periods:
+                raise error
         deliveries = select_month_deliveries(
             month_of(chunk[0]), complete, broken, correction_months
         )
