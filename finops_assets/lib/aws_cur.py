@@ -918,3 +918,18 @@ def cur_basis_totals_sql(raw_table: str, days: tuple[date, date]) -> str:
         GROUP BY ALL
         ORDER BY ALL
     """
+
+
+def cur_invoice_status_sql(raw_table: str, days: tuple[date, date]) -> str:
+    """Per charge day: whether every row of it is invoiced (``bill_invoice_id`` set on all rows of
+    the billing periods that carry the day). AWS sets the invoice id once the month's bill is
+    final; until then the month is open and will be rebuilt (DOMAIN §1-§2)."""
+    return f"""
+        SELECT charge_date,
+               count_if(coalesce(trim(bill_invoice_id), '') = '') = 0 AS final,
+               string_agg(DISTINCT NULLIF(trim(bill_invoice_id), ''), ', '
+                          ORDER BY NULLIF(trim(bill_invoice_id), '')) AS invoices
+        FROM {raw_table}
+        WHERE charge_date BETWEEN DATE '{days[0].isoformat()}' AND DATE '{days[1].isoformat()}'
+        GROUP BY charge_date ORDER BY charge_date
+    """

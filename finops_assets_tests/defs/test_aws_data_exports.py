@@ -76,6 +76,18 @@ def test_cur2_export_loads_every_cent_across_casings_and_leftovers(cur2_pipeline
         if e.materialization.asset_key.path == ["raw", "aws_cur"]
     }
     assert skipped == {1}  # the listed zero-byte file, reported on every day of the run
+    # Month finality from bill_invoice_id: January is invoiced, February still open.
+    final = {
+        e.materialization.partition: e.materialization.metadata["invoice_final"].value
+        for e in result.get_asset_materialization_events()
+        if e.materialization.asset_key.path == ["raw", "aws_cur"]
+    }
+    assert (final["2025-01-31"], final["2025-02-01"]) == (True, False)
+    assert (
+        sorted(day for day, is_final in final.items() if is_final)
+        == [f"2025-01-{d}" for d in range(20, 32)]
+        and len(final) == 22
+    )
     # product_region_code (CUR 2.0) is the region; every usage row has one.
     assert pipeline.query(
         "SELECT count(*) FROM core.cost_facts WHERE ChargeCategory = 'Usage' "

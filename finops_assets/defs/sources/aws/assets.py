@@ -15,6 +15,7 @@ from finops_assets.lib import warehouse as wh
 from finops_assets.lib.aws_cur import (
     CurFormatError,
     cur_basis_totals_sql,
+    cur_invoice_status_sql,
     cur_staging_select,
     resolve_cur_layout,
 )
@@ -204,10 +205,19 @@ def raw_aws_cur(
                     + ", ".join(delivery.skipped_empty)
                 )
     # Per day: the report's own invoice basis (unblended, split rows excluded) and amortized basis.
+    # Month finality: a day is final once AWS has invoiced it (bill/InvoiceId on every row).
+    invoice_status = {
+        row["charge_date"]: {
+            "invoice_final": dg.MetadataValue.bool(bool(row["final"])),
+            "invoice_ids": dg.MetadataValue.text(row["invoices"] or ""),
+        }
+        for row in warehouse.query(cur_invoice_status_sql(RAW_AWS_CUR_TABLE, days)).to_pylist()
+    }
     add_daily_money_metadata(
         context,
         warehouse.totals(day_totals_sql(cur_basis_totals_sql(RAW_AWS_CUR_TABLE, days))),
         days,
+        extra=invoice_status,
     )
     return dg.MaterializeResult(
         metadata={
