@@ -284,7 +284,9 @@ def build_warehouse(case: Case, workdir: Path) -> Path:
             },
             raise_on_error=False,
         )
-    failed_checks = [e.asset_check_key for e in result.get_asset_check_evaluations() if not e.passed]
+    failed_checks = [
+        e.asset_check_key for e in result.get_asset_check_evaluations() if not e.passed
+    ]
     if not result.success or failed_checks:
         raise RuntimeError(f"{case.name}: materialization failed (checks: {failed_checks})")
     return warehouse
@@ -323,8 +325,10 @@ def run_validator(data_file: Path, validator_python: Path = DEFAULT_VALIDATOR_PY
         )
     out_json = data_file.with_suffix(".validator.json")
     completed = subprocess.run(
-        [str(validator_python), str(DRIVER), str(data_file), str(out_json)]
-        + ["--version", FOCUS_VERSION],
+        [
+            *(str(validator_python), str(DRIVER), str(data_file), str(out_json)),
+            *("--version", FOCUS_VERSION),
+        ],
         capture_output=True,
         text=True,
         timeout=600,
@@ -347,7 +351,11 @@ def validate_warehouse(
     files = export_sources(warehouse, outdir)
     with ThreadPoolExecutor(max_workers=2) as pool:  # the validator is single-threaded Python
         reports = dict(
-            zip(files, pool.map(lambda f: run_validator(f, validator_python), files.values()))
+            zip(
+                files,
+                pool.map(lambda f: run_validator(f, validator_python), files.values()),
+                strict=True,
+            )
         )
     return [judge(case, source, reports[source], allowlist) for source in files]
 
@@ -439,9 +447,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     try:
-        verdicts, stale = run(
-            cases, workdir, args.allowlist, args.validator_python, args.warehouse
-        )
+        verdicts, stale = run(cases, workdir, args.allowlist, args.validator_python, args.warehouse)
     except (AllowlistError, ValidatorError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
