@@ -13,8 +13,9 @@ SAMPLE_ROWS_PER_DAY ?= 20000
 SAMPLE_SEED ?= 7
 HOST ?= 127.0.0.1
 PORT ?= 3000
+FOCUS_VALIDATOR := .tools/focus-validator/.installed
 
-.PHONY: run test bench install install-test sample-data dagster-home lint format clean
+.PHONY: run test bench conformance focus-validator install install-test sample-data dagster-home lint format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -53,7 +54,7 @@ sample-data: $(VENV)/.installed
 run: $(VENV)/.installed dagster-home sample-data
 	$(BIN)/dagster dev -h $(HOST) -p $(PORT) -w workspace.yaml
 
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test $(FOCUS_VALIDATOR)
 	$(BIN)/ruff check finops_assets finops_assets_tests
 	$(BIN)/pytest
 
@@ -64,6 +65,24 @@ $(FOCUS_CONVERTER):
 	$(PYTHON) -m venv .tools/focus-converter
 	.tools/focus-converter/bin/pip install --quiet --upgrade pip
 	.tools/focus-converter/bin/pip install --quiet 'focus-converter==1.0.0' 'multimethod<1.11' 'click<8.2'
+
+# The FinOps Foundation validator (FOCUS 1.2 rules), in a Python 3.12 virtualenv of its own: it
+# needs Python >= 3.12 and pyarrow < 20. pyenv's python3.12 shim fails while another version is
+# global, so take the first 3.12+ interpreter that actually starts.
+VALIDATOR_PYTHON ?= $(firstword $(foreach p,python3.12 $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12) python3.13,$(shell $(p) -c 'import sys; assert sys.version_info >= (3, 12); print("$(p)")' 2>/dev/null)))
+$(FOCUS_VALIDATOR):
+	@test -n "$(VALIDATOR_PYTHON)" || { echo "focus-validator needs Python >= 3.12: install it or set VALIDATOR_PYTHON=/path/to/python3.12"; exit 1; }
+	$(VALIDATOR_PYTHON) -m venv .tools/focus-validator
+	.tools/focus-validator/bin/pip install --quiet --upgrade pip
+	.tools/focus-validator/bin/pip install --quiet 'focus-validator==2.2.1' 'pyarrow<20'
+	touch $@
+focus-validator: $(FOCUS_VALIDATOR)
+
+# Sample + the real FOCUS 1.0 and CUR samples, materialized and validated per x_Source;
+# CONFORMANCE_ARGS='--warehouse data/warehouse.duckdb --cases ""' validates your own warehouse.
+CONFORMANCE_ARGS ?=
+conformance: $(VENV)/.installed-test $(FOCUS_VALIDATOR)
+	$(BIN)/python -m finops_assets_tests.conformance $(CONFORMANCE_ARGS)
 
 BENCH_ARGS ?= --rows 1000000 --cur
 bench: $(VENV)/.installed-test $(FOCUS_CONVERTER)

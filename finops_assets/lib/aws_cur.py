@@ -45,6 +45,9 @@ Rules chosen where the sources leave room (DOMAIN §3-§4):
   The SP negation has ListCost and ContractedCost 0 so covered usage is not cancelled out.
 * ContractedCost = the billed basis (net or unblended), except DiscountedUsage (AWS writes 0
   unblended there; the public on-demand cost is the only undiscounted figure) and the negation.
+* PricingQuantity = usage amount, except NULL on Tax (FOCUS 1.2 PricingQuantity-C-004-C) and
+  on credits and discounts without a pricing unit; PricingUnit = pricing unit when the row has a
+  PricingQuantity (FOCUS: unit null iff quantity null).
 * ServiceCategory: a lookup on ``product_servicecode`` then ``line_item_product_code``
   (``_SERVICE_CATEGORIES``), 'Other' when neither is known; Tax rows are 'Other'.
 """
@@ -785,6 +788,13 @@ def _focus_expressions() -> dict[str, str]:
                 OR line_item_usage_type LIKE '%SpotUsage%') THEN 'Dynamic'
             WHEN ({consumption}) OR {t} IN ('SavingsPlanUpfrontFee', 'SavingsPlanRecurringFee',
                 'RIFee', 'Fee') THEN 'Standard' END"""
+    # FOCUS: no PricingQuantity on Tax; credits and discounts have one only with a pricing unit
+    # (AWS writes a usage amount of 1 with no unit there), and PricingUnit only with a quantity.
+    pricing_quantity = f"""CASE
+            WHEN {t} = 'Tax' THEN NULL
+            WHEN {t} IN {_list(("Credit", "Refund", *DISCOUNT_TYPES))} AND pricing_unit IS NULL
+                THEN NULL
+            ELSE line_item_usage_amount END"""
     service_category = f"""CASE WHEN {t} = 'Tax' THEN 'Other'
             ELSE coalesce(by_service_code.category, by_product_code.category, 'Other') END"""
     region = "coalesce(product_region_code, product_region)"
@@ -827,8 +837,8 @@ def _focus_expressions() -> dict[str, str]:
         "ListCost": list_cost,
         "ListUnitPrice": "pricing_public_on_demand_rate",
         "PricingCategory": pricing_category,
-        "PricingQuantity": "line_item_usage_amount",
-        "PricingUnit": "pricing_unit",
+        "PricingQuantity": pricing_quantity,
+        "PricingUnit": f"CASE WHEN ({pricing_quantity}) IS NOT NULL THEN pricing_unit END",
         "ProviderName": "'AWS'",
         "PublisherName": (
             "CASE WHEN bill_billing_entity = 'AWS Marketplace' "

@@ -875,3 +875,22 @@ def test_one_million_rows_stage_and_convert_in_under_ten_seconds(tmp_path):
         'SELECT count(*) FROM focus WHERE Tags = \'{"user:Team":"payments","user:team":"search"}\''
     ).fetchall() == [(len(range(0, SYNTHETIC_ROWS, 15)) - len(range(0, SYNTHETIC_ROWS, 15 * 97)),)]
     assert finished - started < 10.0
+
+
+def test_tax_has_no_pricing_quantity_and_unit_follows_quantity(staged):
+    """FOCUS 1.2 PricingQuantity-C-004-C (null on Tax) and PricingUnit-C-005/006-C (unit null
+    iff quantity null), as the FinOps Foundation validator checks them."""
+    con, _ = staged
+    rows = {
+        row["ResourceId"]: row
+        for row in _rows(con, f"SELECT * FROM ({cur_focus_sql('raw.aws_cur', DAYS)})")
+    }
+    assert (rows["r10"]["PricingQuantity"], rows["r10"]["PricingUnit"]) == (None, None)  # Tax
+    assert (rows["r01"]["PricingQuantity"], rows["r01"]["PricingUnit"]) == (D("1"), "Hrs")
+    # A credit that AWS gave a pricing unit keeps its quantity.
+    assert (rows["r11"]["PricingQuantity"], rows["r11"]["PricingUnit"]) == (D("1"), "Hrs")
+    assert [
+        r
+        for r, row in rows.items()
+        if (row["PricingQuantity"] is None) != (row["PricingUnit"] is None)
+    ] == []
