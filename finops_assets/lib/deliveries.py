@@ -545,3 +545,13 @@ def azure_scope_months(newest: Sequence[AzureRun], month: str) -> list[AzureScop
             AzureScopeMonth(scope, month, basis, tuple(r for r in (actual, amortized) if r))
         )
     return result
+
+
+def azure_run_time(manifest: ObjectLike, manifest_bytes: bytes) -> datetime:
+    """When a run was submitted (runInfo.submittedTime), best effort for a manifest that failed
+    validation; the manifest's modification time when it does not say."""
+    try:
+        value = json.loads(manifest_bytes)["runInfo"]["submittedTime"]
+        return _azure_timestamp(value, manifest.modified, "", "")
+    except (ValueError, KeyError, TypeError, DeliveryError):
+        return manifest.modified

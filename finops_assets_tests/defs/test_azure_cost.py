@@ -3,7 +3,6 @@ Azure export writes them, and a generated month with every charge type."""
 
 import gzip
 import json
-import shutil
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -116,6 +115,184 @@ def test_real_ea_export_keeps_every_cent(real_pipeline):
     assert real_pipeline.query("SELECT DISTINCT Tags FROM core.cost_facts") == [
         ('{"tagA": "valueA","tagB": "valueB","tagC": "valueC"}',)
     ]
-    assert real_pipeline.query(
-        "SELECT DISTINCT x_Schema, x_DeliveryId FROM raw.azure_cost"
-    ) == [("EA", "run-1")]
+    assert real_pipeline.query("SELECT DISTINCT x_Schema, x_DeliveryId FROM raw.azure_cost") == [
+        ("EA", "run-1")
+    ]
+
+
+def test_a_newer_run_replaces_the_month(real_pipeline):
+    assert real_pipeline.materialize("2023-09-01", "2023-09-30").success
+    # Run 2 restates the month with one row less (the first data row dropped).
+    header, _first, *rest = REAL_AZURE.read_text().splitlines(keepends=True)
+    (dropped,) = duckdb.sql(
+        "SELECT CAST(CostInBillingCurrency AS DECIMAL(38, 12)) "
+        f"FROM read_csv('{REAL_AZURE}', header = true, all_varchar = true) LIMIT 1"
+    ).fetchall()[0]
+    assert dropped == Decimal("0.000305367000")
+    deliver_azure(
+        real_pipeline.landing,
+        "run-2",
+        {"part_0_0001.csv.gz": gz(header + "".join(rest))},
+        submitted="2023-10-03T06:00:00Z",
+    )
+    result = real_pipeline.materialize("2023-09-01", "2023-09-30")
+    assert result.success, failure_messages(result)
+    assert failed_checks(result) == []
+    assert facts_total(real_pipeline) == (26, REAL_TOTAL - dropped)
+    assert real_pipeline.query("SELECT DISTINCT x_DeliveryId FROM raw.azure_cost") == [("run-2",)]
+
+
+def _month_snapshot(pipeline) -> list[tuple]:
+    return pipeline.query(
+        "SELECT 'raw', count(*), sum(CostInBillingCurrency) FROM raw.azure_cost UNION ALL "
+        "SELECT 'facts', count(*), sum(BilledCost) FROM core.cost_facts UNION ALL "
+        "SELECT 'mart', sum(row_count), sum(billed_cost) FROM mart.daily_cost_by_team "
+        "ORDER BY 1"
+    )
+
+
+def test_manifest_listing_a_missing_blob_keeps_the_month(real_pipeline):
+    assert real_pipeline.materialize("2023-09-01", "2023-09-30").success
+    before = _month_snapshot(real_pipeline)
+    assert before == [("facts", 27, REAL_TOTAL), ("mart", 27, REAL_TOTAL), ("raw", 27, REAL_TOTAL)]
+    folder = deliver_azure(
+        real_pipeline.landing,
+        "run-2",
+        {"part_0_0001.csv.gz": gz(REAL_AZURE.read_text())},
+        submitted="2023-10-03T06:00:00Z",
+        blobs=[f"costexports/{EXPORT}/{RANGE}/run-2/part_0_0001.csv.gz", "part_0_0002.csv.gz"],
+    )
+    result = real_pipeline.materialize("2023-09-01", "2023-09-30")
+    assert not result.success
+    message = failure_messages(result)
+    assert str(folder / "manifest.json") in message
+    assert "'part_0_0002.csv.gz' but the file is missing" in message
+    assert _month_snapshot(real_pipeline) == before
+
+
+def test_blob_escaping_the_landing_root_is_refused(real_pipeline):
+    assert real_pipeline.materialize("2023-09-01", "2023-09-30").success
+    before = _month_snapshot(real_pipeline)
+    folder = deliver_azure(
+        real_pipeline.landing,
+        "run-2",
+        {"part_0_0001.csv.gz": gz(REAL_AZURE.read_text())},
+        submitted="2023-10-03T06:00:00Z",
+        blobs=["../../../../../../etc/passwd.csv.gz"],
+    )
+    result = real_pipeline.materialize("2023-09-02")
+    assert not result.success
+    message = failure_messages(result)
+    assert str(folder / "manifest.json") in message
+    assert "'../../../../../../etc/passwd.csv.gz' escapes its run folder" in message
+    assert _month_snapshot(real_pipeline) == before
+
+
+def test_renamed_cost_column_is_a_clear_error(real_pipeline):
+    assert real_pipeline.materialize("2023-09-01", "2023-09-30").success
+    before = _month_snapshot(real_pipeline)
+    text = REAL_AZURE.read_text().replace("CostInBillingCurrency", "CostInBillingCurrencyEUR", 1)
+    folder = deliver_azure(
+        real_pipeline.landing,
+        "run-2",
+        {"part_0_0001.csv.gz": gz(text)},
+        submitted="2023-10-03T06:00:00Z",
+    )
+    result = real_pipeline.materialize("2023-09-01", "2023-09-30")
+    assert not result.success
+    message = failure_messages(result)
+    assert str(folder / "part_0_0001.csv.gz") in message
+    assert "missing column(s) CostInBillingCurrency" in message
+    assert "look like it: CostInBillingCurrencyEUR" in message
+    assert "Fix:" in message
+    assert _month_snapshot(real_pipeline) == before
+
+
+def test_an_older_broken_run_does_not_block_a_newer_good_one(real_pipeline):
+    folder = deliver_azure(
+        real_pipeline.landing,
+        "run-0",
+        {"part_0_0001.csv.gz": gz(REAL_AZURE.read_text())},
+        submitted="2023-09-15T06:00:00Z",
+    )
+    (folder / "part_0_0001.csv.gz").unlink()  # cleaned up after run-1 replaced it
+    result = real_pipeline.materialize("2023-09-01", "2023-09-30")
+    assert result.success, failure_messages(result)
+    assert facts_total(real_pipeline) == (27, REAL_TOTAL)
+
+
+def test_generated_month_reconciles_through_the_pipeline(pipeline):
+    """Actual + Amortized (EA, CSV) merged, and a FocusCost export (Parquet): every check passes,
+    BilledCost is the ActualCost export's Σ and EffectiveCost the AmortizedCost export's Σ,
+    computed here straight from the newest runs' files."""
+    from finops_assets.lib.sample_azure import generate_azure_cost
+
+    summary = generate_azure_cost(pipeline.landing, date(2025, 1, 1), 31, 200, 5)
+    result = pipeline.materialize("2025-01-01", "2025-01-31")
+    assert result.success, failure_messages(result)
+    assert failed_checks(result) == []
+    (reconciled,) = [
+        e.metadata
+        for e in result.get_asset_check_evaluations()
+        if e.asset_check_key.name == "reconciles_with_azure_cost"
+    ]
+    assert (reconciled["mismatches"].value, reconciled["accounts"].value) == (0, 2)
+
+    newest = {}  # per export folder, the run whose manifest was submitted last
+    for run in summary.runs:
+        manifest = json.loads((pipeline.landing / run / "manifest.json").read_text())
+        export = run.rsplit("/", 1)[0]
+        if export not in newest or manifest["runInfo"]["submittedTime"] > newest[export][0]:
+            newest[export] = (manifest["runInfo"]["submittedTime"], run)
+    assert len(newest) == 3
+
+    def sum_of(export: str, column: str) -> Decimal:
+        folder = pipeline.landing / newest[export][1]
+        files = sorted(str(p) for p in folder.glob("part_*"))
+        reader = (
+            f"read_parquet({files})"
+            if files[0].endswith(".parquet")
+            else f"read_csv({files}, header = true, all_varchar = true)"
+        )
+        return duckdb.sql(
+            f"SELECT sum(CAST({column} AS DECIMAL(38, 12))) FROM {reader}"
+        ).fetchall()[0][0]
+
+    ea = "azure/ea-100200300"
+    billed_eur = sum_of(f"{ea}/daily-actual/20250101-20250131", "CostInBillingCurrency")
+    effective_eur = sum_of(f"{ea}/daily-amortized/20250101-20250131", "CostInBillingCurrency")
+    focus = "azure/mca-profile-ABCD-EFGH/focus-daily/20250101-20250131"
+    billed_usd = sum_of(focus, "BilledCost")
+    assert pipeline.query(
+        "SELECT BillingCurrency, sum(BilledCost), sum(EffectiveCost) FROM core.cost_facts "
+        "GROUP BY 1 ORDER BY 1"
+    ) == [("EUR", billed_eur, effective_eur), ("USD", billed_usd, billed_usd)]
+    # Commitments: Σ purchases = Σ used + Σ unused effective cost, per commitment, to the cent.
+    commitments = pipeline.query(
+        "SELECT CommitmentDiscountType, CommitmentDiscountCategory, "
+        "sum(BilledCost) FILTER (ChargeCategory = 'Purchase' AND ChargeClass IS NULL), "
+        "sum(EffectiveCost) FILTER (CommitmentDiscountStatus IN ('Used', 'Unused')) "
+        "FROM core.cost_facts WHERE CommitmentDiscountId IS NOT NULL GROUP BY ALL ORDER BY 1"
+    )
+    assert commitments == [
+        ("Reservation", "Usage", Decimal("1240.000000000000"), Decimal("1240.000000000000")),
+        ("Savings Plan", "Spend", Decimal("775.000000000000"), Decimal("775.000000000000")),
+    ]
+    assert pipeline.query(
+        "SELECT ChargeCategory, ChargeClass, BilledCost, EffectiveCost FROM core.cost_facts "
+        "WHERE x_LineItemType = 'Refund'"
+    ) == [("Purchase", "Correction", Decimal("-30.000000000000"), Decimal("0E-12"))]
+    assert pipeline.query(
+        "SELECT count(*) FROM core.cost_facts WHERE x_LineItemType IN "
+        "('UnusedReservation', 'UnusedSavingsPlan') AND (CommitmentDiscountStatus <> 'Unused' "
+        "OR ChargeCategory <> 'Usage' OR ConsumedQuantity IS NOT NULL)"
+    ) == [(0,)]
+    # The restated days come from run 2 only.
+    assert pipeline.query(
+        "SELECT count(DISTINCT x_DeliveryId) FROM raw.azure_cost WHERE x_ExportType = 'ActualCost'"
+    ) == [(1,)]
+    assert summary.restated_days == [date(2025, 1, 1), date(2025, 1, 2), date(2025, 1, 3)]
+    # Tags in both forms reach the owner dimensions.
+    assert pipeline.query(
+        "SELECT count(DISTINCT team) > 3 FROM mart.daily_cost_by_team WHERE ProviderName = 'Microsoft'"
+    ) == [(True,)]

@@ -21,6 +21,7 @@ from finops_assets.lib.deliveries import (
     AzureRun,
     AzureScopeMonth,
     DeliveryError,
+    azure_run_time,
     azure_scope_months,
     find_azure_manifests,
     month_of,
@@ -79,16 +80,15 @@ def discover_azure(
     present = {o.key: o for o in objects}
     runs, broken = [], []
     for manifest in find_azure_manifests(objects):
+        manifest_bytes = landing.read_bytes(manifest.key)
         try:
             runs.append(
-                parse_azure_manifest(
-                    manifest, landing.read_bytes(manifest.key), present, landing.url(manifest.key)
-                )
+                parse_azure_manifest(manifest, manifest_bytes, present, landing.url(manifest.key))
             )
         except DeliveryError as error:
             _, scope, export, period, _ = manifest.key.split("/", 4)
             month = f"{period[:4]}-{period[4:6]}"
-            broken.append((month, (scope, export), manifest.modified, error))
+            broken.append((month, (scope, export), azure_run_time(manifest, manifest_bytes), error))
     return runs, broken, bool(objects)
 
 
