@@ -9,9 +9,10 @@ from datetime import date
 from pathlib import Path
 
 from finops_assets.lib.sample_aws_cur import generate_aws_cur
+from finops_assets.lib.sample_azure import generate_azure_cost
 from finops_assets.lib.sample_data import SUPPORTED_FORMATS, generate_sample_exports
 
-SOURCES = ("focus", "aws-cur")
+SOURCES = ("focus", "aws-cur", "azure")
 
 
 def _iso_date(text: str) -> date:
@@ -54,11 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     sample = commands.add_parser(
         "sample-data",
-        help="write synthetic billing exports (FOCUS, AWS CUR) into a landing folder",
+        help="write synthetic billing exports (FOCUS, AWS CUR, Azure) into a landing folder",
         description=(
             "Write synthetic FOCUS 1.2 deliveries from AWS (Parquet, USD), Azure (CSV, EUR) and "
             "GCP (Parquet, USD) under OUT/focus/, one per provider and billing month, and an AWS "
-            "legacy Cost and Usage Report (gzip CSV, every line item type) under OUT/aws-cur/, "
+            "legacy Cost and Usage Report (gzip CSV, every line item type) under OUT/aws-cur/, Azure "
+            "Cost Management exports (ActualCost + AmortizedCost, FocusCost) under OUT/azure/, "
             "each with a restatement of the first month. The same seed always writes the same "
             "bytes."
         ),
@@ -85,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--sources",
         type=_subset_of(SOURCES),
         default=SOURCES,
-        help="focus,aws-cur (default: both) or one of them",
+        help="focus,aws-cur,azure (default: all) or a subset",
     )
     sample.add_argument(
         "--cur-rows-per-day",
@@ -98,6 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("csv", "parquet"),
         default="csv",
         help="CUR files as gzip CSV with slash names (default) or Athena Parquet with snake names",
+    )
+    sample.add_argument(
+        "--azure-rows-per-day",
+        type=_positive_int,
+        default=None,
+        help="Azure export rows per charge day (default: an eighth of --rows-per-day)",
     )
     sample.set_defaults(handler=_sample_data)
     return parser
@@ -117,6 +125,18 @@ def _sample_data(args: argparse.Namespace) -> int:
         print(
             f"Wrote AWS CUR report {cur.report}: {len(cur.assemblies)} assemblies, "
             f"{cur.total_rows:,} line items in {cur.seconds:.1f} s (restated days {restated})."
+        )
+    if "azure" in args.sources:
+        azure = generate_azure_cost(
+            args.out,
+            args.start,
+            args.days,
+            args.azure_rows_per_day or max(1, args.rows_per_day // 8),
+            args.seed,
+        )
+        print(
+            f"Wrote Azure exports: {len(azure.runs)} runs, {azure.total_rows:,} rows in "
+            f"{azure.seconds:.1f} s (first month restated by a second run)."
         )
     if "focus" not in args.sources:
         return 0

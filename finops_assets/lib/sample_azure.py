@@ -397,13 +397,14 @@ def _focus_table(rng: np.random.Generator, first: date, last: date, rows_per_day
     n_days = (last - first).days + 1
     n = max(1, rows_per_day) * n_days
     day = np.repeat(np.arange(n_days), max(1, rows_per_day))
-    start = np.datetime64(first.isoformat(), "D") + day
+    start = (np.datetime64(first.isoformat(), "D") + day).astype("datetime64[us]")
     meter = rng.integers(0, len(_METERS), n)
     quantity = _round(rng.gamma(2.0, 6.0, n), 6)
     payg = np.asarray([m[4] for m in _METERS])[meter]
     cost = _round(quantity * payg * 0.9, 6)
     month_start = np.datetime64(first.replace(day=1).isoformat(), "D")
-    month_end = (month_start.astype("datetime64[M]") + 1).astype("datetime64[D]")
+    month_end = (month_start.astype("datetime64[M]") + 1).astype("datetime64[us]")
+    month_start = month_start.astype("datetime64[us]")
     tags = _tags(rng, n)
     json_tags = np.where(
         tags == "",
@@ -425,7 +426,7 @@ def _focus_table(rng: np.random.Generator, first: date, last: date, rows_per_day
             "ChargeCategory": pa.array(np.full(n, "Usage", dtype=object)),
             "ChargeFrequency": pa.array(np.full(n, "Usage-Based", dtype=object)),
             "ChargePeriodStart": pa.array(start, type=utc),
-            "ChargePeriodEnd": pa.array(start + 1, type=utc),
+            "ChargePeriodEnd": pa.array(start + np.timedelta64(1, "D"), type=utc),
             "ConsumedQuantity": pa.array(quantity),
             "ContractedCost": pa.array(cost),
             "EffectiveCost": pa.array(cost),
