@@ -10,10 +10,11 @@ from pathlib import Path
 
 from finops_assets.lib.sample_aws_cur import generate_aws_cur
 from finops_assets.lib.sample_aws_exports import generate_cur2_export
+from finops_assets.lib.sample_azure import generate_azure_cost
 from finops_assets.lib.sample_data import SUPPORTED_FORMATS, generate_sample_exports
 
-SOURCES = ("focus", "aws-cur", "aws-exports")
-DEFAULT_SOURCES = ("focus", "aws-cur")
+SOURCES = ("focus", "aws-cur", "azure", "aws-exports")
+DEFAULT_SOURCES = ("focus", "aws-cur", "azure")
 
 
 def _iso_date(text: str) -> date:
@@ -56,11 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     sample = commands.add_parser(
         "sample-data",
-        help="write synthetic billing exports (FOCUS, AWS CUR) into a landing folder",
+        help="write synthetic billing exports (FOCUS, AWS CUR, Azure) into a landing folder",
         description=(
             "Write synthetic FOCUS 1.2 deliveries from AWS (Parquet, USD), Azure (CSV, EUR) and "
             "GCP (Parquet, USD) under OUT/focus/, one per provider and billing month, and an AWS "
-            "legacy Cost and Usage Report (gzip CSV, every line item type) under OUT/aws-cur/, "
+            "legacy Cost and Usage Report (gzip CSV, every line item type) under OUT/aws-cur/, Azure "
+            "Cost Management exports (ActualCost + AmortizedCost, FocusCost) under OUT/azure/, "
             "each with a restatement of the first month. The same seed always writes the same "
             "bytes."
         ),
@@ -88,8 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_subset_of(SOURCES),
         default=DEFAULT_SOURCES,
         help=(
-            "focus,aws-cur (default) and/or aws-exports (an AWS Data Exports CUR 2.0 export, "
-            "from its own seed so it never repeats the legacy CUR's charges)"
+            "focus,aws-cur,azure (default) and/or aws-exports (an AWS Data Exports CUR 2.0 "
+            "export, from its own seed so it never repeats the legacy CUR's charges)"
         ),
     )
     sample.add_argument(
@@ -103,6 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("csv", "parquet"),
         default="csv",
         help="CUR files as gzip CSV with slash names (default) or Athena Parquet with snake names",
+    )
+    sample.add_argument(
+        "--azure-rows-per-day",
+        type=_positive_int,
+        default=None,
+        help="Azure export rows per charge day (default: an eighth of --rows-per-day)",
     )
     sample.set_defaults(handler=_sample_data)
     return parser
@@ -135,6 +143,18 @@ def _sample_data(args: argparse.Namespace) -> int:
             f"Wrote AWS Data Exports CUR 2.0 export {export.export}: "
             f"{sum(export.rows_by_period.values()):,} line items in "
             f"{len(export.manifests)} billing period(s)."
+        )
+    if "azure" in args.sources:
+        azure = generate_azure_cost(
+            args.out,
+            args.start,
+            args.days,
+            args.azure_rows_per_day or max(1, args.rows_per_day // 8),
+            args.seed,
+        )
+        print(
+            f"Wrote Azure exports: {len(azure.runs)} runs, {azure.total_rows:,} rows in "
+            f"{azure.seconds:.1f} s (first month restated by a second run)."
         )
     if "focus" not in args.sources:
         return 0

@@ -83,6 +83,41 @@ class RawAwsCur(_Lineage):
     x_ResourceTags: Series[str] = pa.Field(nullable=False, str_startswith="{")
 
 
+class RawAzureCost(_Lineage):
+    """raw.azure_cost: rows of the newest Azure export runs (cost details or FocusCost), typed;
+    tags as JSON."""
+
+    x_ExportType: Series[str] = pa.Field(
+        nullable=False, isin=["ActualCost", "AmortizedCost", "FocusCost"]
+    )
+    x_CostBasis: Series[str] = pa.Field(
+        nullable=False, isin=["merged", "actual_only", "amortized_only", "focus"]
+    )
+    # Cost details carry CostInBillingCurrency, FocusCost rows BilledCost/EffectiveCost.
+    CostInBillingCurrency: Series[float] = pa.Field(nullable=True)
+    BilledCost: Series[float] = pa.Field(nullable=True)
+    EffectiveCost: Series[float] = pa.Field(nullable=True)
+    BillingCurrency: Series[str] = pa.Field(nullable=False, isin=list(ISO_CURRENCIES))
+    # Account ids are text (GUIDs, enrollment numbers): never numbers.
+    SubscriptionId: Series[str] = pa.Field(nullable=True)
+    BillingAccountId: Series[str] = pa.Field(nullable=True)
+    Tags: Series[str] = pa.Field(nullable=False, str_startswith="{")
+
+    @pa.dataframe_check(
+        error="a row must carry its cost: CostInBillingCurrency (cost details) "
+        "or BilledCost and EffectiveCost (FocusCost)"
+    )
+    def cost_present(cls, df: pd.DataFrame) -> Series[bool]:
+        focus = df["x_ExportType"] == "FocusCost"
+        details_ok = ~focus & df["CostInBillingCurrency"].notna()
+        focus_ok = focus & df["BilledCost"].notna() & df["EffectiveCost"].notna()
+        return details_ok | focus_ok
+
+    @pa.dataframe_check(error="a row needs a billing account or a subscription")
+    def has_account(cls, df: pd.DataFrame) -> Series[bool]:
+        return df["BillingAccountId"].notna() | df["SubscriptionId"].notna()
+
+
 class CostFacts(RawFocus):
     """core.cost_facts: FOCUS 1.2 charges with lineage; allowed values enforced."""
 

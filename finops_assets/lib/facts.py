@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from finops_assets.lib.aws_cur import cur_basis_totals_sql, cur_focus_sql
+from finops_assets.lib.azure_cost import azure_basis_totals_sql, azure_focus_sql
 from finops_assets.lib.focus import ENUMERATED_COLUMNS, FOCUS_COLUMNS
 from finops_assets.lib.focus_load import sql_literal
 from finops_assets.lib.warehouse import quote_identifier as q
@@ -157,4 +158,11 @@ AWS_CUR_SOURCE = FactSource(
     cur_basis_totals_sql,
     "CUR Σ unblended (net when present, split-cost rows excluded) / the CID amortized formula",
 )
-FACT_SOURCES: tuple[FactSource, ...] = (FOCUS_SOURCE, AWS_CUR_SOURCE)
+AZURE_COST_SOURCE = FactSource(
+    "azure_cost",
+    "raw.azure_cost",
+    azure_focus_sql,
+    azure_basis_totals_sql,
+    "the ActualCost export's Σ CostInBillingCurrency / the AmortizedCost export's Σ",
+)
+FACT_SOURCES: tuple[FactSource, ...] = (FOCUS_SOURCE, AWS_CUR_SOURCE, AZURE_COST_SOURCE)
