@@ -9,6 +9,7 @@ from datetime import date
 from finops_assets.lib.aws_cur import cur_basis_totals_sql, cur_focus_sql
 from finops_assets.lib.focus import ENUMERATED_COLUMNS, FOCUS_COLUMNS
 from finops_assets.lib.focus_load import sql_literal
+from finops_assets.lib.gcp_billing import gcp_basis_totals_sql, gcp_focus_sql
 from finops_assets.lib.warehouse import quote_identifier as q
 
 FACT_PLATFORM_COLUMNS = (
@@ -157,4 +158,11 @@ AWS_CUR_SOURCE = FactSource(
     cur_basis_totals_sql,
     "CUR Σ unblended (net when present, split-cost rows excluded) / the CID amortized formula",
 )
-FACT_SOURCES: tuple[FactSource, ...] = (FOCUS_SOURCE, AWS_CUR_SOURCE)
+GCP_BILLING_SOURCE = FactSource(
+    "gcp_billing",
+    "raw.gcp_billing",
+    gcp_focus_sql,
+    gcp_basis_totals_sql,
+    "the export's Σ cost + Σ credits per invoice.month (PROMOTION per gcp.promotion_credits)",
+)
+FACT_SOURCES: tuple[FactSource, ...] = (FOCUS_SOURCE, AWS_CUR_SOURCE, GCP_BILLING_SOURCE)

@@ -36,13 +36,17 @@ def unknown_line_items_by_day(warehouse: Warehouse, days) -> dict:
     key=["core", "cost_facts"],
     group_name="core",
     kinds={"duckdb"},
-    deps=[dg.AssetKey(["raw", "focus"]), dg.AssetKey(["raw", "aws_cur"])],
+    deps=[
+        dg.AssetKey(["raw", "focus"]),
+        dg.AssetKey(["raw", "aws_cur"]),
+        dg.AssetKey(["raw", "gcp_billing"]),
+    ],
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool=WAREHOUSE_POOL,
     description=(
         "Every charge of the day in FOCUS 1.2 columns (BilledCost, EffectiveCost, ...) from every "
-        "source (FOCUS exports, AWS CUR), with Tags as JSON and the delivery and file it came "
+        "source (FOCUS exports, AWS CUR, GCP billing export), with Tags as JSON and the delivery and file it came "
         "from. The base for every cost figure."
     ),
 )
