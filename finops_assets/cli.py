@@ -10,8 +10,9 @@ from pathlib import Path
 
 from finops_assets.lib.sample_aws_cur import generate_aws_cur
 from finops_assets.lib.sample_data import SUPPORTED_FORMATS, generate_sample_exports
+from finops_assets.lib.sample_gcp import generate_gcp_billing
 
-SOURCES = ("focus", "aws-cur")
+SOURCES = ("focus", "aws-cur", "gcp")
 
 
 def _iso_date(text: str) -> date:
@@ -54,12 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     sample = commands.add_parser(
         "sample-data",
-        help="write synthetic billing exports (FOCUS, AWS CUR) into a landing folder",
+        help="write synthetic billing exports (FOCUS, AWS CUR, GCP) into a landing folder",
         description=(
             "Write synthetic FOCUS 1.2 deliveries from AWS (Parquet, USD), Azure (CSV, EUR) and "
             "GCP (Parquet, USD) under OUT/focus/, one per provider and billing month, and an AWS "
             "legacy Cost and Usage Report (gzip CSV, every line item type) under OUT/aws-cur/, "
-            "each with a restatement of the first month. The same seed always writes the same "
+            "and Google Cloud billing export dumps (nested Parquet) under OUT/gcp/, each with a "
+            "restatement of the first month (GCP: a later re-export of the first day). The same seed always writes the same "
             "bytes."
         ),
     )
@@ -85,7 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--sources",
         type=_subset_of(SOURCES),
         default=SOURCES,
-        help="focus,aws-cur (default: both) or one of them",
+        help="focus,aws-cur,gcp (default: all) or a subset",
+    )
+    sample.add_argument(
+        "--gcp-rows-per-day",
+        type=_positive_int,
+        default=None,
+        help="GCP billing export rows per usage day (default: a fifth of --rows-per-day)",
     )
     sample.add_argument(
         "--cur-rows-per-day",
@@ -104,6 +112,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _sample_data(args: argparse.Namespace) -> int:
+    if "gcp" in args.sources:
+        gcp = generate_gcp_billing(
+            args.out,
+            args.start,
+            args.days,
+            args.gcp_rows_per_day or max(1, args.rows_per_day // 5),
+            args.seed,
+        )
+        print(
+            f"Wrote GCP billing export dumps for {gcp.billing_account}: {gcp.total_rows:,} rows "
+            f"in {len(gcp.files)} files in {gcp.seconds:.1f} s (correction re-export of "
+            f"{gcp.correction_day})."
+        )
     if "aws-cur" in args.sources:
         cur = generate_aws_cur(
             args.out,

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 BILLING_ACCOUNT = "01A2B3-C4D5E6-F7A8B9"
@@ -493,13 +494,13 @@ def _day_table(
 def _correction(table: pa.Table, export_time: datetime) -> tuple[pa.Table, float]:
     """A usage correction negating CORRECTION_SHARE of the day's largest usage row: same service,
     SKU, project, labels and usage hour, later export_time, cost_type adjustment."""
-    rows = table.to_pylist()
-    usage = [
-        r
-        for r in rows
-        if r["cost_type"] == "regular" and not r["sku"]["description"].startswith("Commitment")
-    ]
-    original = max(usage, key=lambda r: r["cost"])
+    is_usage = pc.and_(
+        pc.equal(table["cost_type"], "regular"),
+        pc.invert(pc.starts_with(pc.struct_field(table["sku"], "description"), "Commitment")),
+    )
+    costs = pc.if_else(is_usage, table["cost"], float("-inf"))
+    index = pc.index(costs, pc.max(costs)).as_py()
+    original = table.slice(index, 1).to_pylist()[0]
     fixed = dict(original)
     fixed["cost"] = -round(original["cost"] * CORRECTION_SHARE, 6)
     fixed["cost_at_list"] = -round(original["cost_at_list"] * CORRECTION_SHARE, 6)

@@ -18,8 +18,8 @@ REAL_FOCUS = (
     / "real_samples"
     / "focus_1_0_sample_anonymized.csv"
 )
-# contracts on 5 tables, 3 conservation checks, duplicate charges, a reconciliation per source
-ALL_CHECKS = 11
+# contracts on 6 tables, 3 conservation checks, duplicate charges, a reconciliation per source
+ALL_CHECKS = 13
 
 
 def newest_delivery_dirs(landing: Path) -> list[Path]:
