@@ -12,9 +12,10 @@ from finops_assets.lib.sample_aws_cur import generate_aws_cur
 from finops_assets.lib.sample_aws_exports import generate_cur2_export
 from finops_assets.lib.sample_azure import generate_azure_cost
 from finops_assets.lib.sample_data import SUPPORTED_FORMATS, generate_sample_exports
+from finops_assets.lib.sample_gcp import generate_gcp_billing
 
-SOURCES = ("focus", "aws-cur", "azure", "aws-exports")
-DEFAULT_SOURCES = ("focus", "aws-cur", "azure")
+SOURCES = ("focus", "aws-cur", "azure", "gcp", "aws-exports")
+DEFAULT_SOURCES = ("focus", "aws-cur", "azure", "gcp")
 
 
 def _iso_date(text: str) -> date:
@@ -57,13 +58,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     sample = commands.add_parser(
         "sample-data",
-        help="write synthetic billing exports (FOCUS, AWS CUR, Azure) into a landing folder",
+        help="write synthetic billing exports (FOCUS, AWS CUR, Azure, GCP) into a landing folder",
         description=(
             "Write synthetic FOCUS 1.2 deliveries from AWS (Parquet, USD), Azure (CSV, EUR) and "
-            "GCP (Parquet, USD) under OUT/focus/, one per provider and billing month, and an AWS "
+            "GCP (Parquet, USD) under OUT/focus/, one per provider and billing month, an AWS "
             "legacy Cost and Usage Report (gzip CSV, every line item type) under OUT/aws-cur/, Azure "
             "Cost Management exports (ActualCost + AmortizedCost, FocusCost) under OUT/azure/, "
-            "each with a restatement of the first month. The same seed always writes the same "
+            "and Google Cloud billing export dumps (nested Parquet) under OUT/gcp/, each with a "
+            "restatement of the first month (GCP: a later re-export of the first day); on request "
+            "an AWS Data Exports CUR 2.0 export under OUT/aws-data-exports/. The same seed always writes the same "
             "bytes."
         ),
     )
@@ -90,9 +93,15 @@ def build_parser() -> argparse.ArgumentParser:
         type=_subset_of(SOURCES),
         default=DEFAULT_SOURCES,
         help=(
-            "focus,aws-cur,azure (default) and/or aws-exports (an AWS Data Exports CUR 2.0 "
+            "focus,aws-cur,azure,gcp (default) and/or aws-exports (an AWS Data Exports CUR 2.0 "
             "export, from its own seed so it never repeats the legacy CUR's charges)"
         ),
+    )
+    sample.add_argument(
+        "--gcp-rows-per-day",
+        type=_positive_int,
+        default=None,
+        help="GCP billing export rows per usage day (default: a fifth of --rows-per-day)",
     )
     sample.add_argument(
         "--cur-rows-per-day",
@@ -117,6 +126,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _sample_data(args: argparse.Namespace) -> int:
+    if "gcp" in args.sources:
+        gcp = generate_gcp_billing(
+            args.out,
+            args.start,
+            args.days,
+            args.gcp_rows_per_day or max(1, args.rows_per_day // 5),
+            args.seed,
+        )
+        print(
+            f"Wrote GCP billing export dumps for {gcp.billing_account}: {gcp.total_rows:,} rows "
+            f"in {len(gcp.files)} files in {gcp.seconds:.1f} s (correction re-export of "
+            f"{gcp.correction_day})."
+        )
     if "aws-cur" in args.sources:
         cur = generate_aws_cur(
             args.out,

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from dagster_gcp import BigQueryResource
 
 from finops_assets.lib.rules import load_rules
 from finops_assets.resources.landing import landing_zone_from_url
@@ -28,6 +29,9 @@ def default_resources(settings: Settings) -> dict[str, Any]:
             lock_timeout_seconds=rules.warehouse.lock_timeout_seconds,
         ),
         "rules": RulesResource(path=settings.config_path),
+        # Used only when the rules name a GCP billing export table (gcp.bigquery_table);
+        # credentials and project come from the Google SDK chain, never from code.
+        "bigquery": BigQueryResource(),
     }
 
 

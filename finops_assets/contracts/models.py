@@ -187,3 +187,32 @@ class UntaggedSpend(_Lineage):
     @pa.dataframe_check(error="untagged_rows cannot exceed total_rows")
     def untagged_within_total(cls, df: pd.DataFrame) -> Series[bool]:
         return df["untagged_rows"] <= df["total_rows"]
+
+
+class RawGcpBilling(_Lineage):
+    """raw.gcp_billing: Google Cloud billing export rows, typed; each export batch once."""
+
+    # Cloud Billing account ids look like 01A2B3-C4D5E6-F7A8B9.
+    billing_account_id: Series[str] = pa.Field(
+        nullable=False, str_matches=r"^[0-9A-Fa-f]{6}-[0-9A-Fa-f]{6}-[0-9A-Fa-f]{6}$"
+    )
+    cost: Series[float] = pa.Field(nullable=False)
+    currency: Series[str] = pa.Field(nullable=False, isin=list(ISO_CURRENCIES))
+    cost_type: Series[str] = pa.Field(nullable=False)
+    invoice_month: Series[str] = pa.Field(nullable=False, str_matches=r"^\d{6}$")
+    usage_start_time: Series[UtcTimestamp] = pa.Field(nullable=False)
+    usage_end_time: Series[UtcTimestamp] = pa.Field(nullable=False)
+    export_time: Series[UtcTimestamp] = pa.Field(nullable=False)
+    x_ExportWatermark: Series[UtcTimestamp] = pa.Field(nullable=False)
+    x_PromotionPolicy: Series[str] = pa.Field(nullable=False, isin=["discount", "payment"])
+
+    @pa.dataframe_check(error="charge_date must be the UTC date of usage_start_time")
+    def partition_matches_usage_start(cls, df: pd.DataFrame) -> Series[bool]:
+        return (
+            df["usage_start_time"].dt.tz_convert("UTC").dt.normalize().dt.tz_localize(None)
+            == df["charge_date"]
+        )
+
+    @pa.dataframe_check(error="export_time cannot be after its day's x_ExportWatermark")
+    def watermark_is_the_latest_export(cls, df: pd.DataFrame) -> Series[bool]:
+        return df["export_time"] <= df["x_ExportWatermark"]

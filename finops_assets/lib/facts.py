@@ -10,6 +10,7 @@ from finops_assets.lib.aws_cur import cur_basis_totals_sql, cur_focus_sql
 from finops_assets.lib.azure_cost import azure_basis_totals_sql, azure_focus_sql
 from finops_assets.lib.focus import ENUMERATED_COLUMNS, FOCUS_COLUMNS
 from finops_assets.lib.focus_load import sql_literal
+from finops_assets.lib.gcp_billing import gcp_basis_totals_sql, gcp_focus_sql
 from finops_assets.lib.warehouse import quote_identifier as q
 
 FACT_PLATFORM_COLUMNS = (
@@ -165,4 +166,16 @@ AZURE_COST_SOURCE = FactSource(
     azure_basis_totals_sql,
     "the ActualCost export's Σ CostInBillingCurrency / the AmortizedCost export's Σ",
 )
-FACT_SOURCES: tuple[FactSource, ...] = (FOCUS_SOURCE, AWS_CUR_SOURCE, AZURE_COST_SOURCE)
+GCP_BILLING_SOURCE = FactSource(
+    "gcp_billing",
+    "raw.gcp_billing",
+    gcp_focus_sql,
+    gcp_basis_totals_sql,
+    "the export's Σ cost + Σ credits per invoice.month (PROMOTION per gcp.promotion_credits)",
+)
+FACT_SOURCES: tuple[FactSource, ...] = (
+    FOCUS_SOURCE,
+    AWS_CUR_SOURCE,
+    AZURE_COST_SOURCE,
+    GCP_BILLING_SOURCE,
+)

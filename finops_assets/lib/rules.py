@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -54,6 +54,23 @@ class WarehouseSettings(_Strict):
     lock_timeout_seconds: float = Field(default=3600, gt=0)
 
 
+class GcpRules(_Strict):
+    """GCP billing export: PROMOTION credit policy and the optional BigQuery direct mode."""
+
+    # discount: promotional credits reduce BilledCost/EffectiveCost like other credits;
+    # payment: they are a means of paying the invoice and do not reduce cost.
+    promotion_credits: Literal["discount", "payment"] = "discount"
+    # project.dataset.gcp_billing_export[_resource]_v1_<account>: read BigQuery, not the landing.
+    bigquery_table: str | None = None
+
+    @field_validator("bigquery_table")
+    @classmethod
+    def _check_table(cls, table: str | None) -> str | None:
+        from finops_assets.lib.gcp_billing import validate_bigquery_table
+
+        return None if table is None else validate_bigquery_table(table)
+
+
 class Rules(_Strict):
     dimensions: dict[str, Dimension]
     ownership_dimension: str = "team"
@@ -61,6 +78,7 @@ class Rules(_Strict):
     # Provider prefixes removed from tag keys before alias matching (AWS: "user:Team").
     tag_key_prefixes: tuple[str, ...] = ("user:",)
     warehouse: WarehouseSettings = WarehouseSettings()
+    gcp: GcpRules = GcpRules()
 
     @model_validator(mode="after")
     def _check(self) -> Rules:

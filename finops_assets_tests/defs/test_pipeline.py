@@ -19,7 +19,7 @@ REAL_FOCUS = (
     / "focus_1_0_sample_anonymized.csv"
 )
 # contracts on 6 tables, 3 conservation checks, duplicate charges, a reconciliation per source
-ALL_CHECKS = 13
+ALL_CHECKS = 15
 
 
 def newest_delivery_dirs(landing: Path) -> list[Path]:

@@ -40,14 +40,16 @@ def unknown_line_items_by_day(warehouse: Warehouse, days) -> dict:
         dg.AssetKey(["raw", "focus"]),
         dg.AssetKey(["raw", "aws_cur"]),
         dg.AssetKey(["raw", "azure_cost"]),
+        dg.AssetKey(["raw", "gcp_billing"]),
     ],
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool=WAREHOUSE_POOL,
     description=(
         "Every charge of the day in FOCUS 1.2 columns (BilledCost, EffectiveCost, ...) from every "
-        "source (FOCUS exports, AWS CUR, Azure cost exports), with Tags as JSON and the "
-        "delivery and file it came from. The base for every cost figure."
+        "source (FOCUS exports, AWS CUR and Data Exports, Azure cost exports, GCP billing "
+        "export), with Tags as JSON and the delivery and file it came from. The base for every "
+        "cost figure."
     ),
 )
 def cost_facts(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:

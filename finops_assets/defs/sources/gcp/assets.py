@@ -1,0 +1,294 @@
+"""raw/gcp_billing: the Google Cloud Billing export per usage day, from the dumps in the landing
+zone (gcp/<billing_account>/usage_date=YYYY-MM-DD/*.parquet) or straight from the BigQuery export
+table when the rules name one (gcp.bigquery_table)."""
+
+from datetime import date, datetime
+
+import dagster as dg
+import duckdb
+import pyarrow as pa
+from dagster_gcp import BigQueryResource
+
+from finops_assets.contracts.checks import WAREHOUSE_POOL, partition_window
+from finops_assets.defs.sources.shared import no_deliveries_result
+from finops_assets.lib import warehouse as wh
+from finops_assets.lib.deliveries import DeliveryError
+from finops_assets.lib.facts import day_totals_sql
+from finops_assets.lib.focus_load import (
+    ISO_CURRENCIES,
+    describe_file,
+    reader_sql,
+    sql_list,
+    sql_literal,
+    validate_loaded_rows,
+)
+from finops_assets.lib.gcp_billing import (
+    GcpFormatError,
+    bigquery_days_query,
+    check_export_columns,
+    gcp_basis_totals_sql,
+    gcp_staging_select,
+    latest_dump_rows_sql,
+)
+from finops_assets.lib.gcp_deliveries import GCP_ROOT, GcpDumpFile, find_gcp_dump_files
+from finops_assets.metadata import add_daily_money_metadata, days_between
+from finops_assets.partitions import daily_partitions
+from finops_assets.resources.landing import LandingZone
+from finops_assets.resources.rules import RulesResource
+from finops_assets.resources.warehouse import Warehouse
+
+RAW_GCP_BILLING_TABLE = "raw.gcp_billing"
+BIGQUERY_ROWS_VIEW = "gcp_bigquery_rows"
+
+# Rows an export must never carry (checked inside the write transaction, per file).
+GCP_ROW_CHECKS = (
+    ("billing_account_id IS NULL", "billing_account_id", "is empty"),
+    ("cost IS NULL", "cost", "is empty"),
+    ("usage_start_time IS NULL", "usage_start_time", "is empty"),
+    ("usage_end_time IS NULL", "usage_end_time", "is empty"),
+    ("export_time IS NULL", "export_time", "is empty"),
+    (
+        f"currency IS NULL OR currency NOT IN (SELECT unnest({sql_list(ISO_CURRENCIES)}))",
+        "currency",
+        "is not an ISO 4217 currency code",
+    ),
+    (
+        "invoice_month IS NULL OR NOT regexp_full_match(invoice_month, '\\d{6}')",
+        "invoice_month",
+        "(invoice.month) is not a YYYYMM month",
+    ),
+    # A credit whose amount is missing is money we cannot place: refuse it rather than count 0.
+    (
+        "list_bool_or(list_transform(credits, lambda c: c.amount IS NULL))",
+        "credits",
+        "holds a credit without an amount (credits.amount is empty)",
+    ),
+    (
+        "x_UsageDateFolder IS NOT NULL AND charge_date <> x_UsageDateFolder",
+        "usage_start_time",
+        "is not on its folder's usage_date (UTC); dump with "
+        "WHERE DATE(usage_start_time) = <day> (BigQuery dates are UTC)",
+    ),
+    (
+        "starts_with(x_Dataset, 'gcp/') AND x_Dataset <> 'gcp/' || billing_account_id",
+        "billing_account_id",
+        "does not match its gcp/<billing_account>/ folder",
+    ),
+)
+
+
+def _staged_file_sql(
+    con: duckdb.DuckDBPyConnection, file: GcpDumpFile, path: str, where: str, policy: str
+) -> str:
+    columns = describe_file(con, path, "parquet", where)
+    try:
+        check_export_columns(columns, where)
+    except GcpFormatError as error:
+        raise DeliveryError(str(error)) from None
+    source = (
+        f"(SELECT *, {sql_literal(file.delivery_id)} AS x_DeliveryId, "
+        f"{sql_literal(file.key)} AS x_SourceFile, {sql_literal(file.dataset)} AS x_Dataset, "
+        f"DATE '{file.usage_date.isoformat()}' AS x_UsageDateFolder, "
+        f"{sql_literal(file.dump)} AS x_Dump "
+        f"FROM {reader_sql('parquet', [path])})"
+    )
+    described = {
+        **columns,
+        "x_DeliveryId": "VARCHAR",
+        "x_SourceFile": "VARCHAR",
+        "x_Dataset": "VARCHAR",
+        "x_UsageDateFolder": "DATE",
+        "x_Dump": "VARCHAR",
+    }
+    return gcp_staging_select(source, described, policy)
+
+
+def _final_select(staged: list[str]) -> str:
+    """Merge dumps (each export_time batch once), add x_BillingPeriod; drop loader helpers."""
+    merged = latest_dump_rows_sql("\n UNION ALL BY NAME \n".join(staged))
+    return f"""
+        SELECT * EXCLUDE (x_Dump),
+               substr(invoice_month, 1, 4) || '-' || substr(invoice_month, 5, 2)
+                   AS x_BillingPeriod
+        FROM ({merged})
+    """
+
+
+def diagnose_files(
+    con: duckdb.DuckDBPyConnection, staged: dict[str, str], describe: dict[str, str]
+) -> DeliveryError | None:
+    """After a failed load: evaluate every column of each file's staging alone (a plain count
+    would let the engine skip the casts) and blame the first file that fails."""
+    for key, sql in staged.items():
+        try:
+            con.execute(
+                f"SELECT count(*) FROM ({sql}) WHERE hash(COLUMNS(*)) IS NOT NULL"
+            ).fetchall()
+        except duckdb.Error as error:
+            return DeliveryError(
+                f"{describe.get(key, key)}: {str(error).splitlines()[0]}. Fix: correct the export "
+                "(numbers must be numbers, e.g. credits.amount) or re-run the dump; nothing was "
+                "written."
+            )
+    return None
+
+
+def _write(
+    con: duckdb.DuckDBPyConnection,
+    days: tuple[date, date],
+    staged: dict[str, str],
+    describe: dict[str, str],
+) -> wh.PartitionWrite:
+    # x_UsageDateFolder stays in raw (NULL for BigQuery rows): the validation compares it.
+    return wh.replace_partitions(
+        con,
+        RAW_GCP_BILLING_TABLE,
+        _final_select(list(staged.values())),
+        days_between(days),
+        validate=lambda con: validate_loaded_rows(
+            con, RAW_GCP_BILLING_TABLE, days, describe, GCP_ROW_CHECKS
+        ),
+        describe_error=lambda con, error: (
+            None if isinstance(error, DeliveryError) else diagnose_files(con, staged, describe)
+        ),
+    )
+
+
+def load_from_landing(
+    context: dg.AssetExecutionContext,
+    landing: LandingZone,
+    warehouse: Warehouse,
+    days: tuple[date, date],
+    policy: str,
+    files: list[GcpDumpFile],
+) -> list[str]:
+    """Load the window's days from the dumps; returns the dumps used."""
+    wanted = set(days_between(days))
+    day_files = [f for f in files if f.usage_date in wanted]
+    missing = sorted(wanted - {f.usage_date for f in day_files})
+    if missing:
+        shown = ", ".join(d.isoformat() for d in missing[:5]) + (" ..." if len(missing) > 5 else "")
+        raise dg.Failure(
+            f"No GCP billing dump for usage day(s) {shown} under {landing.url(GCP_ROOT)} "
+            "(expected gcp/<billing_account>/usage_date=YYYY-MM-DD/*.parquet). Dump those days "
+            "from the BigQuery export (see README), or check FINOPS_LANDING_URL."
+        )
+    keys = [f.key for f in day_files]
+    describe = {key: landing.url(key) for key in keys}
+    with landing.local_files(keys) as paths, warehouse.get_connection() as con:
+        staged = {
+            f.key: _staged_file_sql(con, f, paths[f.key], describe[f.key], policy)
+            for f in day_files
+        }
+        write = _write(con, days, staged, describe)
+    context.log.info(
+        f"Loaded {write.rows_inserted} rows from {len(day_files)} file(s) of "
+        f"{len({(f.usage_date, f.dump) for f in day_files})} dump(s)."
+    )
+    return sorted({f.delivery_id for f in day_files})
+
+
+def fetch_from_bigquery(bigquery: BigQueryResource, table_id: str, days) -> pa.Table:
+    query = bigquery_days_query(table_id, days)
+    with bigquery.get_client() as client:
+        return client.query(query.sql, job_config=query.job_config()).to_arrow()
+
+
+def load_from_bigquery(
+    context: dg.AssetExecutionContext,
+    bigquery: BigQueryResource,
+    warehouse: Warehouse,
+    days: tuple[date, date],
+    policy: str,
+    table_id: str,
+) -> list[str]:
+    """Load the window's days straight from the export table (same staging as the dumps)."""
+    rows = fetch_from_bigquery(bigquery, table_id, days)
+    context.log.info(f"BigQuery {table_id}: {rows.num_rows} rows for {days[0]}..{days[1]}.")
+    where = f"bigquery:{table_id}"
+    columns = {field.name: "" for field in rows.schema}
+    try:
+        check_export_columns(columns, where)
+    except GcpFormatError as error:
+        raise DeliveryError(str(error)) from None
+    with warehouse.get_connection() as con:
+        con.register(BIGQUERY_ROWS_VIEW, rows)
+        source = (
+            f"(SELECT *, {sql_literal(where)} AS x_DeliveryId, {sql_literal(where)} AS x_SourceFile,"
+            f" {sql_literal('bigquery/' + table_id)} AS x_Dataset,"
+            " CAST(NULL AS DATE) AS x_UsageDateFolder, 'bigquery' AS x_Dump"
+            f" FROM {BIGQUERY_ROWS_VIEW})"
+        )
+        described = {r[0]: r[1] for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+        staged = {where: gcp_staging_select(source, described, policy)}
+        _write(con, days, staged, {where: where})
+        con.unregister(BIGQUERY_ROWS_VIEW)
+    return [where]
+
+
+def watermarks_by_day(warehouse: Warehouse, days) -> dict[date, dict[str, dg.MetadataValue]]:
+    """Per usage day: the export_time watermark (max over its billing accounts)."""
+    rows = warehouse.query(
+        f"SELECT charge_date, max(x_ExportWatermark) FROM {RAW_GCP_BILLING_TABLE} "
+        "WHERE charge_date BETWEEN ? AND ? GROUP BY 1",
+        [days[0], days[1]],
+    ).to_pylist()
+    out = {}
+    for row in rows:
+        day, mark = row["charge_date"], row["max(x_ExportWatermark)"]
+        if isinstance(mark, datetime):
+            out[day] = {
+                "export_watermark": dg.MetadataValue.timestamp(mark),
+                "export_watermark_iso": dg.MetadataValue.text(mark.isoformat()),
+            }
+    return out
+
+
+@dg.asset(
+    key=["raw", "gcp_billing"],
+    group_name="raw",
+    kinds={"duckdb", "gcp"},
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    pool=WAREHOUSE_POOL,
+    description=(
+        "Google Cloud billing export rows for each usage day, typed, with credits, labels and "
+        "tags kept; each export batch counted once however often the day was dumped, and the "
+        "day's export_time watermark recorded (a moved watermark means the day was restated)."
+    ),
+)
+def raw_gcp_billing(
+    context: dg.AssetExecutionContext,
+    landing: LandingZone,
+    warehouse: Warehouse,
+    rules: RulesResource,
+    bigquery: BigQueryResource,
+) -> dg.MaterializeResult:
+    days = partition_window(context)
+    settings = rules.load().gcp
+    if settings.bigquery_table:
+        used = load_from_bigquery(
+            context, bigquery, warehouse, days, settings.promotion_credits, settings.bigquery_table
+        )
+    else:
+        objects = landing.list(GCP_ROOT)
+        if not objects:
+            return no_deliveries_result(
+                context, warehouse, RAW_GCP_BILLING_TABLE, days, landing.url(GCP_ROOT)
+            )
+        files = find_gcp_dump_files(objects, context.log.info)
+        used = load_from_landing(
+            context, landing, warehouse, days, settings.promotion_credits, files
+        )
+    add_daily_money_metadata(
+        context,
+        warehouse.totals(day_totals_sql(gcp_basis_totals_sql(RAW_GCP_BILLING_TABLE, days))),
+        days,
+        extra=watermarks_by_day(warehouse, days),
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "deliveries": dg.MetadataValue.text("; ".join(used)),
+            "promotion_credits": dg.MetadataValue.text(settings.promotion_credits),
+        }
+    )
