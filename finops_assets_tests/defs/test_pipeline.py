@@ -18,7 +18,7 @@ REAL_FOCUS = (
     / "real_samples"
     / "focus_1_0_sample_anonymized.csv"
 )
-# contracts on 6 tables, 3 conservation checks, duplicate charges, a reconciliation per source
+# contracts on 7 tables, 3 conservation checks, duplicate charges, 4 reconciliations (one per source)
 ALL_CHECKS = 15
 
 
