@@ -212,11 +212,15 @@ class Case:
 def _land_generated(days: int, rows_per_day: int, seed: int) -> Callable[[Path], None]:
     def land(landing: Path) -> None:
         from finops_assets.lib.sample_aws_cur import generate_aws_cur
+        from finops_assets.lib.sample_azure import generate_azure_cost
         from finops_assets.lib.sample_data import generate_sample_exports
+        from finops_assets.lib.sample_gcp import generate_gcp_billing
 
         start = date(2025, 1, 1)
         generate_sample_exports(landing, start, days, rows_per_day, seed)
         generate_aws_cur(landing, start, days, max(rows_per_day // 2, 1), seed)
+        generate_azure_cost(landing, start, days, max(rows_per_day // 2, 1), seed)
+        generate_gcp_billing(landing, start, days, max(rows_per_day // 2, 1), seed)
 
     return land
 

@@ -34,7 +34,9 @@ def test_every_source_passes_with_the_allow_list(conformance):
     validated = sorted((v.case, v.source, v.rows) for v in verdicts)
     assert [(case, source) for case, source, _ in validated] == [
         ("generated", "aws_cur"),
+        ("generated", "azure_cost"),
         ("generated", "focus"),
+        ("generated", "gcp_billing"),
         ("real_aws_cur", "aws_cur"),
         ("real_focus_1_0", "focus"),
     ], report
