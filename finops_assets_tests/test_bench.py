@@ -15,7 +15,9 @@ def test_bench_runs_and_reports(tmp_path, capsys):
         "mart/daily_cost_by_team",
         "mart/untagged_spend",
         "raw/aws_cur",
+        "raw/azure_cost",
         "raw/focus",
+        "raw/gcp_billing",
     ]
     assert result["chain_seconds"] > 0 and result["floor_seconds"] > 0
     assert 0 < result["chain_peak_rss"] < 4 * 2**30

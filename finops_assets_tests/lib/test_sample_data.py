@@ -515,7 +515,7 @@ def test_cli_writes_sample_exports(tmp_path: Path, capsys: pytest.CaptureFixture
     argv = ["sample-data", "--out", str(out), "--start", "2025-03-30", "--days", "3"]
     argv += ["--rows-per-day", "400", "--seed", "5", "--formats", "csv"]
     assert main(argv) == 0
-    manifests = sorted(out.rglob("manifest.json"))
+    manifests = sorted(out.glob("focus/**/manifest.json"))
     assert len(manifests) == 9  # 3 providers x (March, its restatement, April)
     suffixes = {p.name.split(".", 1)[1] for p in out.rglob("part-*")}
     assert suffixes == {"csv", "csv.gz"}
