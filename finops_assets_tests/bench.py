@@ -169,9 +169,12 @@ def run_chain(landing: Path, workdir: Path, sampler: PeakSampler) -> SizeResult:
                 sampler.peak(begin, entry.timestamp),
                 rows,
             )
-            is_check = any(
-                event.step_key.endswith(s)
-                for s in ("_contract", "_conserved", "_from_sources", "_charges")
+            is_check = (
+                any(
+                    event.step_key.endswith(s)
+                    for s in ("_contract", "_conserved", "_from_sources", "_charges")
+                )
+                or "_reconciles_with_" in event.step_key
             )
             (size.checks if is_check else size.stages).append(stage)
     chain_seconds = sum(s.seconds for s in size.stages)
