@@ -24,6 +24,8 @@ BIN = Path(sys.executable).parent
 ASSETS = [
     ["raw", "focus"],
     ["raw", "aws_cur"],
+    ["raw", "azure_cost"],
+    ["raw", "gcp_billing"],
     ["core", "cost_facts"],
     ["mart", "daily_cost_by_team"],
     ["mart", "untagged_spend"],
@@ -169,7 +171,9 @@ def test_dagster_dev_serves_the_graph_and_runs_a_ui_backfill(dagster_dev):
     assert sorted(graph) == sorted(tuple(a) for a in ASSETS)
     assert sorted(d["path"] for d in graph[("core", "cost_facts")]["dependencyKeys"]) == [
         ["raw", "aws_cur"],
+        ["raw", "azure_cost"],
         ["raw", "focus"],
+        ["raw", "gcp_billing"],
     ]
     assert sorted(
         c["name"] for c in graph[("core", "cost_facts")]["assetChecksOrError"]["checks"]
@@ -177,6 +181,10 @@ def test_dagster_dev_serves_the_graph_and_runs_a_ui_backfill(dagster_dev):
         "contract",
         "money_conserved_from_sources",
         "no_duplicate_charges",
+        "reconciles_with_aws_cur",
+        "reconciles_with_azure_cost",
+        "reconciles_with_focus",
+        "reconciles_with_gcp_billing",
     ]
 
     launched = graphql(
