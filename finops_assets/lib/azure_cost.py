@@ -487,7 +487,9 @@ def _detail_expressions() -> dict[str, str]:
         ),
         "ChargeCategory": category,
         "ChargeClass": f"CASE WHEN {charge} = 'Refund' THEN 'Correction' END",
-        "ChargeDescription": "coalesce(ProductName, MeterName)",
+        "ChargeDescription": (
+            f"coalesce(ProductName, MeterName, BenefitName, ReservationName, {charge})"
+        ),
         "ChargeFrequency": frequency,
         "ChargePeriodStart": day,
         "ChargePeriodEnd": f"{day} + INTERVAL 1 DAY",
@@ -510,8 +512,15 @@ def _detail_expressions() -> dict[str, str]:
         "ListCost": f"coalesce(PaygCostInBillingCurrency, CAST(PayGPrice * Quantity AS {MONEY}))",
         "ListUnitPrice": "PayGPrice",
         "PricingCategory": pricing_category,
-        "PricingQuantity": "Quantity",
-        "PricingUnit": "UnitOfMeasure",
+        # FOCUS: no pricing quantity on tax, and a quantity always has its unit.
+        "PricingQuantity": (
+            f"CASE WHEN ({category}) = 'Tax' OR NULLIF(trim(UnitOfMeasure), '') IS NULL "
+            "THEN NULL ELSE Quantity END"
+        ),
+        "PricingUnit": (
+            f"CASE WHEN ({category}) = 'Tax' OR Quantity IS NULL THEN NULL "
+            "ELSE NULLIF(trim(UnitOfMeasure), '') END"
+        ),
         "ProviderName": "'Microsoft'",
         "PublisherName": "coalesce(PublisherName, 'Microsoft')",
         "RegionId": "lower(replace(ResourceLocation, ' ', ''))",

@@ -556,8 +556,15 @@ def _focus_expressions() -> dict[str, str]:
             WHEN {usage_row} AND commitment_credit IS NOT NULL THEN 'Committed'
             WHEN {usage_row} OR {is_fee} THEN 'Standard' END""",
         "PricingCurrency": "currency",
-        "PricingQuantity": "usage_amount_in_pricing_units",
-        "PricingUnit": "usage_pricing_unit",
+        # FOCUS: no pricing quantity on tax, and a quantity always has its unit.
+        "PricingQuantity": (
+            f"CASE WHEN ({category}) = 'Tax' OR NULLIF(trim(usage_pricing_unit), '') IS NULL "
+            "THEN NULL ELSE usage_amount_in_pricing_units END"
+        ),
+        "PricingUnit": (
+            f"CASE WHEN ({category}) = 'Tax' OR usage_amount_in_pricing_units IS NULL THEN NULL "
+            "ELSE NULLIF(trim(usage_pricing_unit), '') END"
+        ),
         "ProviderName": "'Google Cloud'",
         "PublisherName": "'Google Cloud'",
         "RegionId": "location_region",

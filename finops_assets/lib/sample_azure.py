@@ -412,6 +412,8 @@ def _focus_table(rng: np.random.Generator, first: date, last: date, rows_per_day
         np.where(np.char.startswith(tags.astype(str), "{"), tags, "{" + tags + "}"),
     )
     category = np.asarray([m[0] for m in _METERS], dtype=object)[meter]
+    meter_name = np.asarray([m[2] for m in _METERS], dtype=object)[meter]
+    unit = np.asarray([m[3] for m in _METERS], dtype=object)[meter]
     known = {"Virtual Machines": "Compute", "Storage": "Storage", "SQL Database": "Databases"}
     service_category = np.vectorize(lambda c: known.get(c, "Other"), otypes=[object])(category)
     utc = pa.timestamp("us", tz="UTC")
@@ -424,6 +426,7 @@ def _focus_table(rng: np.random.Generator, first: date, last: date, rows_per_day
             "BillingPeriodStart": pa.array(np.full(n, month_start), type=utc),
             "BillingPeriodEnd": pa.array(np.full(n, month_end), type=utc),
             "ChargeCategory": pa.array(np.full(n, "Usage", dtype=object)),
+            "ChargeDescription": pa.array(meter_name),
             "ChargeFrequency": pa.array(np.full(n, "Usage-Based", dtype=object)),
             "ChargePeriodStart": pa.array(start, type=utc),
             "ChargePeriodEnd": pa.array(start + np.timedelta64(1, "D"), type=utc),
@@ -434,6 +437,8 @@ def _focus_table(rng: np.random.Generator, first: date, last: date, rows_per_day
             "ListCost": pa.array(_round(quantity * payg, 6)),
             "PricingCategory": pa.array(np.full(n, "Standard", dtype=object)),
             "PricingQuantity": pa.array(quantity),
+            "PricingUnit": pa.array(unit),
+            "ConsumedUnit": pa.array(unit),
             "ProviderName": pa.array(np.full(n, "Microsoft", dtype=object)),
             "PublisherName": pa.array(np.full(n, "Microsoft", dtype=object)),
             "RegionId": pa.array(np.asarray(_LOCATIONS, dtype=object)[rng.integers(0, 3, n)]),
