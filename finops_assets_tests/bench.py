@@ -292,10 +292,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
-
-
 # --- CUR -> FOCUS stage ------------------------------------------------------------------------
 FOCUS_CONVERTER = Path(
     os.environ.get("FOCUS_CONVERTER", ".tools/focus-converter/bin/focus-converter")
@@ -506,3 +502,7 @@ def bench_cur(rows: int, keep: Path | None) -> str:
             f"focus-converter / ours = {converter.seconds / total.seconds:.2f}x (target >= 4x)"
         )
     return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
