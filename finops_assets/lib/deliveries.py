@@ -31,6 +31,15 @@ class DeliveryError(ValueError):
     """A delivery that claims to be complete but cannot be loaded as it is."""
 
 
+def load_manifest_json(manifest_bytes: bytes, where: str, what: str, until: str) -> object:
+    """A manifest's JSON, or a DeliveryError naming the manifest and what happens until it is
+    rewritten (``until``)."""
+    try:
+        return json.loads(manifest_bytes)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise DeliveryError(f"{where}: {what} is not valid JSON ({error}). {until}") from None
+
+
 class ObjectLike(Protocol):
     key: str
     size: int
@@ -138,13 +147,12 @@ def parse_focus_manifest(
     """Validate a delivery's manifest against the files actually present."""
     manifest_object = folder.manifest
     assert manifest_object is not None, "parse_focus_manifest needs a folder with a manifest"
-    try:
-        manifest = json.loads(manifest_bytes)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise DeliveryError(
-            f"{where}: manifest is not valid JSON ({error}). Fix: let the producer rewrite it; "
-            "until then this delivery is not loaded."
-        ) from None
+    manifest = load_manifest_json(
+        manifest_bytes,
+        where,
+        "manifest",
+        "Fix: let the producer rewrite it; until then this delivery is not loaded.",
+    )
     if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), list):
         raise DeliveryError(
             f'{where}: manifest must be a JSON object with a "files" list of data file names'
@@ -277,13 +285,12 @@ def parse_cur_manifest(
     assert match is not None, "parse_cur_manifest needs a period manifest key"
     report, start = match["report"], match["start"]
     period_folder = f"{report}/{start}-{match['end']}"
-    try:
-        data = json.loads(manifest_bytes)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise DeliveryError(
-            f"{where}: CUR manifest is not valid JSON ({error}). AWS rewrites it on the next "
-            "refresh; until then the month keeps its previous data."
-        ) from None
+    data = load_manifest_json(
+        manifest_bytes,
+        where,
+        "CUR manifest",
+        "AWS rewrites it on the next refresh; until then the month keeps its previous data.",
+    )
     assembly = data.get("assemblyId") if isinstance(data, dict) else None
     keys = data.get("reportKeys") if isinstance(data, dict) else None
     if not isinstance(assembly, str) or not assembly or "/" in assembly or assembly in (".", ".."):
@@ -420,13 +427,12 @@ def parse_data_export_manifest(
     match = _EXPORT_MANIFEST.match(manifest.key)
     assert match is not None, "parse_data_export_manifest needs a Data Exports manifest key"
     export, period = match["export"], match["period"]
-    try:
-        data = json.loads(manifest_bytes)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise DeliveryError(
-            f"{where}: Data Exports manifest is not valid JSON ({error}). AWS rewrites it on the "
-            "next refresh; until then the month keeps its previous data."
-        ) from None
+    data = load_manifest_json(
+        manifest_bytes,
+        where,
+        "Data Exports manifest",
+        "AWS rewrites it on the next refresh; until then the month keeps its previous data.",
+    )
     if not isinstance(data, dict) or not isinstance(data.get("dataFiles"), list):
         raise DeliveryError(
             f'{where}: Data Exports manifest must be a JSON object with a "dataFiles" list'
@@ -600,13 +606,12 @@ def parse_azure_manifest(
     match = _AZURE_MANIFEST.match(manifest.key)
     assert match is not None, "parse_azure_manifest needs a run manifest key"
     run_folder = manifest.key[: -len("/manifest.json")]
-    try:
-        data = json.loads(manifest_bytes)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise DeliveryError(
-            f"{where}: manifest is not valid JSON ({error}). Azure writes it after the data "
-            "files; until it is complete the month keeps its previous data."
-        ) from None
+    data = load_manifest_json(
+        manifest_bytes,
+        where,
+        "manifest",
+        "Azure writes it after the data files; until it is complete the month keeps its previous data.",
+    )
     if not isinstance(data, dict):
         raise DeliveryError(f"{where}: manifest must be a JSON object")
     config = data.get("exportConfig") if isinstance(data.get("exportConfig"), dict) else {}
