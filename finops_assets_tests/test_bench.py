@@ -22,3 +22,21 @@ def test_bench_runs_and_reports(tmp_path, capsys):
     assert result["chain_seconds"] > 0 and result["floor_seconds"] > 0
     assert 0 < result["chain_peak_rss"] < 4 * 2**30
     assert "chain / floor" in capsys.readouterr().out
+
+
+def test_cur_stage_runs_and_reports_every_figure(tmp_path, monkeypatch):
+    # No converter here: the stage must still report ours, the floor and the raw-copy bound.
+    monkeypatch.setattr(bench, "FOCUS_CONVERTER", tmp_path / "absent")
+    text = bench.bench_cur(2000, tmp_path / "work")
+    for needle in (
+        "raw/aws_cur (CUR)",
+        "core/cost_facts (CUR)",
+        "CUR floor (plain DuckDB)",
+        "(lower bound)",
+        "ours / floor = ",
+        "ours / (floor + raw copy) = ",
+    ):
+        assert needle in text, text
+    rows = [line.split() for line in text.splitlines() if "(CUR)" in line]
+    # name ... seconds rows/s peak "MiB": seconds is the fourth token from the end.
+    assert len(rows) == 2 and all(float(r[-4]) > 0 for r in rows), text
