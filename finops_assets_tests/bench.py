@@ -393,9 +393,7 @@ def run_raw_copy(files: list[Path], workdir: Path, sampler: PeakSampler) -> Stag
         r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet({paths})").fetchall()
     ]
     kept = [c for c in delivered if c in RAW_CUR_COLUMNS or c.startswith("resource_tags_")]
-    con.execute(
-        f"CREATE TABLE raw_copy AS SELECT {', '.join(kept)} FROM read_parquet({paths})"
-    )
+    con.execute(f"CREATE TABLE raw_copy AS SELECT {', '.join(kept)} FROM read_parquet({paths})")
     rows = con.execute("SELECT count(*) FROM raw_copy").fetchone()[0]
     con.close()
     end = time.time()

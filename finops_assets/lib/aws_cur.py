@@ -62,6 +62,7 @@ from datetime import date
 
 from finops_assets.lib.focus import FOCUS_COLUMNS, MONEY, QUANTITY, TEXT, TIMESTAMP
 from finops_assets.lib.focus_load import sql_literal
+from finops_assets.lib.focus_taxonomy import subcategory_candidate_sql
 from finops_assets.lib.warehouse import quote_identifier as q
 
 FLAVOURS = ("legacy", "athena", "cur2")
@@ -795,8 +796,17 @@ def _focus_expressions() -> dict[str, str]:
             WHEN {t} IN {_list(("Credit", "Refund", *DISCOUNT_TYPES))} AND pricing_unit IS NULL
                 THEN NULL
             ELSE line_item_usage_amount END"""
-    service_category = f"""CASE WHEN {t} = 'Tax' THEN 'Other'
-            ELSE coalesce(by_service_code.category, by_product_code.category, 'Other') END"""
+    # One category per ServiceName (FOCUS ServiceName-C-005-C): the line item's product code names
+    # the service (tax and data-transfer rows of EC2 are EC2's), the product's service code only
+    # helps when the product code is unknown.
+    # AWS writes no pricing/unit on commitment fee rows although they carry a quantity (FOCUS
+    # PricingUnit-C-006-C): a recurring fee's usage amount is the hours it covers, a one-time
+    # fee's is the number of commitments bought.
+    pricing_unit = f"""coalesce(pricing_unit, CASE
+            WHEN {t} IN ('RIFee', 'SavingsPlanRecurringFee') THEN 'Hours'
+            WHEN {t} IN ('SavingsPlanUpfrontFee', 'Fee') THEN 'Units' END)"""
+    service_category = "coalesce(by_product_code.category, by_service_code.category, 'Other')"
+    service_subcategory = subcategory_candidate_sql("line_item_product_code", "product_servicecode")
     region = "coalesce(product_region_code, product_region)"
     # CUR billing periods are calendar months in UTC; derive them when the bill columns are absent
     # (month arithmetic on naive UTC time, so the session time zone cannot shift it).
@@ -838,7 +848,7 @@ def _focus_expressions() -> dict[str, str]:
         "ListUnitPrice": "pricing_public_on_demand_rate",
         "PricingCategory": pricing_category,
         "PricingQuantity": pricing_quantity,
-        "PricingUnit": f"CASE WHEN ({pricing_quantity}) IS NOT NULL THEN pricing_unit END",
+        "PricingUnit": f"CASE WHEN ({pricing_quantity}) IS NOT NULL THEN {pricing_unit} END",
         "ProviderName": "'AWS'",
         "PublisherName": (
             "CASE WHEN bill_billing_entity = 'AWS Marketplace' "
@@ -849,6 +859,7 @@ def _focus_expressions() -> dict[str, str]:
         "RegionName": f"CASE WHEN {region} IS NOT NULL THEN product_location END",
         "ResourceId": "line_item_resource_id",
         "ServiceCategory": service_category,
+        "ServiceSubcategory": service_subcategory,
         "ServiceName": "coalesce(product_product_name, product_servicename, line_item_product_code)",
         "SkuId": "product_sku",
         "SkuPriceId": "pricing_rate_id",

@@ -149,7 +149,7 @@ _ESSENTIAL_FOCUS = (
 )
 
 # Azure MeterCategory (compared lower-case) -> FOCUS ServiceCategory; anything else is 'Other'.
-_SERVICE_CATEGORIES: dict[str, str] = {
+SERVICE_CATEGORIES: dict[str, str] = {
     **dict.fromkeys(
         (
             "virtual machines",
@@ -425,9 +425,7 @@ def billing_account_sql() -> str:
 
 
 def _service_category_values() -> str:
-    return ", ".join(
-        f"({sql_literal(c)}, {sql_literal(v)})" for c, v in _SERVICE_CATEGORIES.items()
-    )
+    return ", ".join(f"({sql_literal(c)}, {sql_literal(v)})" for c, v in SERVICE_CATEGORIES.items())
 
 
 def _detail_expressions() -> dict[str, str]:

@@ -10,6 +10,11 @@ from finops_assets.lib.aws_cur import cur_basis_totals_sql, cur_focus_sql
 from finops_assets.lib.azure_cost import azure_basis_totals_sql, azure_focus_sql
 from finops_assets.lib.focus import ENUMERATED_COLUMNS, FOCUS_COLUMNS
 from finops_assets.lib.focus_load import sql_literal
+from finops_assets.lib.focus_taxonomy import (
+    focus_unit_sql,
+    service_subcategory_sql,
+    subcategory_candidate_sql,
+)
 from finops_assets.lib.gcp_billing import gcp_basis_totals_sql, gcp_focus_sql
 from finops_assets.lib.warehouse import quote_identifier as q
 
@@ -121,9 +126,28 @@ def facts_account_totals_sql(facts_table: str, source: str, days: tuple[date, da
 
 
 def with_source_sql(source: FactSource, days: tuple[date, date]) -> str:
-    """A source's FOCUS rows tagged with the source's name (``x_Source``)."""
+    """A source's FOCUS rows tagged with the source's name (``x_Source``).
+
+    ServiceSubcategory (MUST NOT be null since FOCUS 1.1) is always one of the values FOCUS allows
+    under the row's ServiceCategory: a FOCUS producer's own value is kept and only an empty one
+    (FOCUS 1.0 exports) is derived; a native source's candidate is checked against its category,
+    with ``Other (<category>)`` as the fallback. Native units are rewritten to FOCUS UnitFormat.
+    """
+    by_service = subcategory_candidate_sql("ServiceName")
+    if source.name == FOCUS_SOURCE_NAME:
+        replace = [
+            "coalesce(NULLIF(ServiceSubcategory, ''), "
+            f"{service_subcategory_sql('ServiceCategory', by_service)}) AS ServiceSubcategory"
+        ]
+    else:
+        candidate = f"coalesce(ServiceSubcategory, {by_service})"
+        replace = [
+            f"{service_subcategory_sql('ServiceCategory', candidate)} AS ServiceSubcategory",
+            f"{focus_unit_sql('PricingUnit')} AS PricingUnit",
+            f"{focus_unit_sql('ConsumedUnit')} AS ConsumedUnit",
+        ]
     return (
-        f"SELECT *, {sql_literal(source.name)} AS x_Source "
+        f"SELECT * REPLACE ({', '.join(replace)}), {sql_literal(source.name)} AS x_Source "
         f"FROM ({source.focus_sql(source.raw_table, days)})"
     )
 
@@ -139,8 +163,9 @@ def focus_basis_totals_sql(raw_table: str, days: tuple[date, date]) -> str:
     """
 
 
+FOCUS_SOURCE_NAME = "focus"
 FOCUS_SOURCE = FactSource(
-    "focus",
+    FOCUS_SOURCE_NAME,
     "raw.focus",
     cost_facts_sql,
     focus_basis_totals_sql,

@@ -37,6 +37,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from finops_assets.lib.azure_cost import SERVICE_CATEGORIES as AZURE_SERVICE_CATEGORIES
 from finops_assets.lib.sample_data import ENVIRONMENTS, TEAM_COST_CENTER, TEAMS
 
 ENROLLMENT = "100200300"
@@ -414,8 +415,10 @@ def _focus_table(rng: np.random.Generator, first: date, last: date, rows_per_day
     category = np.asarray([m[0] for m in _METERS], dtype=object)[meter]
     meter_name = np.asarray([m[2] for m in _METERS], dtype=object)[meter]
     unit = np.asarray([m[3] for m in _METERS], dtype=object)[meter]
-    known = {"Virtual Machines": "Compute", "Storage": "Storage", "SQL Database": "Databases"}
-    service_category = np.vectorize(lambda c: known.get(c, "Other"), otypes=[object])(category)
+    # Microsoft assigns one FOCUS category per service: the same one our cost-details mapping uses.
+    service_category = np.vectorize(
+        lambda c: AZURE_SERVICE_CATEGORIES.get(c.lower(), "Other"), otypes=[object]
+    )(category)
     utc = pa.timestamp("us", tz="UTC")
     return pa.table(
         {

@@ -267,6 +267,7 @@ CUR_ROWS = [
         "10.00",
         line_item_product_code="ComputeSavingsPlans",
         product_servicecode="",
+        product_product_name="Savings Plans for AWS Compute usage",
         savings_plan_savings_plan_a_r_n=SP_ARN,
         savings_plan_total_commitment_to_date="10.00",
         savings_plan_used_commitment="7.25",
@@ -280,6 +281,7 @@ CUR_ROWS = [
         "100.00",
         line_item_product_code="ComputeSavingsPlans",
         product_servicecode="",
+        product_product_name="Savings Plans for AWS Compute usage",
         savings_plan_savings_plan_a_r_n=SP_ARN,
     ),
     # RI-covered usage: billed 0, amortized at the reservation effective cost 0.80.
@@ -536,7 +538,12 @@ def test_each_line_item_type_costs_what_the_formula_says(staged):
         "Management and Governance",
     }
     assert rows["r09"]["ServiceCategory"] == "Management and Governance"
-    assert rows["r10"]["ServiceCategory"] == "Other"  # Tax
+    # Tax is billed per service and keeps the service's category: one category per ServiceName.
+    assert rows["r10"]["ServiceCategory"] == "Compute"
+    by_name: dict[str, set] = {}
+    for row in rows.values():
+        by_name.setdefault(row["ServiceName"], set()).add(row["ServiceCategory"])
+    assert all(len(categories) == 1 for categories in by_name.values()), by_name
     assert rows["r01"]["ServiceName"] == "Amazon Elastic Compute Cloud"
     assert rows["r01"]["RegionId"] == "us-east-1"
     assert rows["r01"]["PricingCategory"] == "Standard"
