@@ -11,6 +11,9 @@ Two scopes, so no charge is counted twice:
   both). Tags come as JSON, as the legacy braces-less text, or empty. For each commitment and
   month Σ purchase = Σ covered usage + Σ unused, to the cent.
 * ``mca-<profile>``: an MCA billing profile with a FocusCost export (Parquet, FOCUS 1.0 names).
+* ``mca-<profile2>``: a second MCA billing profile with ActualCost and AmortizedCost cost-details
+  exports in MCA's camelCase names (``billingProfileId``, ``billingCurrency``,
+  ``costInBillingCurrency``, ISO dates), the same kinds of rows as the EA scope.
 
 The first month is exported twice (run 1, then run 2 with restated usage on a few days); run 1's
 files stay on disk as Azure leaves them. Layout::
@@ -44,6 +47,9 @@ ENROLLMENT = "100200300"
 EA_SCOPE = f"ea-{ENROLLMENT}"
 MCA_ACCOUNT = "8a1b2c3d-0000-4000-8000-00000000abcd:5e6f7a8b-0000-4000-8000-00000000cdef_2019-05-31"
 MCA_SCOPE = "mca-profile-ABCD-EFGH"
+MCA_DETAILS_PROFILE = "IJKL-MNOP-BG7-TGB"
+MCA_DETAILS_SCOPE = f"mca-profile-{MCA_DETAILS_PROFILE}"
+MCA_DETAILS_SHARE = 0.2  # rows per day in the MCA cost-details exports
 EA_CURRENCY, MCA_CURRENCY = "EUR", "USD"
 FOCUS_SHARE = 0.3  # rows per day in the FocusCost export
 COVERED_SHARE = 0.2  # EA usage rows covered by a commitment (half RI, half SP)
@@ -70,6 +76,14 @@ _LOCATIONS = ("westeurope", "northeurope", "eastus")
 RESERVATION_ID = (
     "/providers/Microsoft.Capacity/reservationOrders/11111111-2222-4333-8444-555555555555/"
     "reservations/66666666-7777-4888-8999-000000000000"
+)
+MCA_RESERVATION_ID = (
+    "/providers/Microsoft.Capacity/reservationOrders/22222222-3333-4444-8555-666666666666/"
+    "reservations/77777777-8888-4999-8000-111111111111"
+)
+MCA_SAVINGS_PLAN_ID = (
+    "/providers/Microsoft.BillingBenefits/savingsPlanOrders/bbbbbbbb-cccc-4ddd-8eee-ffffffffffff/"
+    "savingsPlans/00000000-1111-4222-8333-444444444444"
 )
 SAVINGS_PLAN_ID = (
     "/providers/Microsoft.BillingBenefits/savingsPlanOrders/aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee/"
@@ -145,9 +159,16 @@ def _round(values: np.ndarray, places: int = 6) -> np.ndarray:
 
 
 def _ea_month(
-    rng: np.random.Generator, first: date, last: date, rows_per_day: int, subscriptions: list[str]
+    rng: np.random.Generator,
+    first: date,
+    last: date,
+    rows_per_day: int,
+    subscriptions: list[str],
+    reservation_id: str = RESERVATION_ID,
+    savings_plan_id: str = SAVINGS_PLAN_ID,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Columns of the ActualCost and AmortizedCost exports of one month (same usage rows)."""
+    """Columns of the ActualCost and AmortizedCost exports of one month (same usage rows), for
+    one scope's reservation and savings plan."""
     n_days = (last - first).days + 1
     per_day = max(4, rows_per_day)
     n = per_day * n_days
@@ -206,7 +227,7 @@ def _ea_month(
         + "/providers/Microsoft.Compute/virtualMachines/"
         + resource_name
     )
-    benefit = np.where(reserved, RESERVATION_ID, np.where(plan, SAVINGS_PLAN_ID, "")).astype(object)
+    benefit = np.where(reserved, reservation_id, np.where(plan, savings_plan_id, "")).astype(object)
     usage = {
         "Date": dates,
         "SubscriptionId": subs,
@@ -230,7 +251,7 @@ def _ea_month(
         "BenefitName": np.where(reserved, "ri-d4s-v5", np.where(plan, "sp-compute", "")).astype(
             object
         ),
-        "ReservationId": np.where(reserved, RESERVATION_ID.rsplit("/", 1)[1], "").astype(object),
+        "ReservationId": np.where(reserved, reservation_id.rsplit("/", 1)[1], "").astype(object),
         "Tags": _tags(rng, n),
     }
     actual = {**usage, "CostInBillingCurrency": np.where(reserved | plan, 0.0, on_demand_cost)}
@@ -249,7 +270,7 @@ def _ea_month(
                 "Purchase",
                 "Reservation",
                 RESERVATION_PER_DAY * n_days,
-                RESERVATION_ID,
+                reservation_id,
                 "ri-d4s-v5",
                 "Recurring",
             ),
@@ -258,7 +279,7 @@ def _ea_month(
                 "Purchase",
                 "SavingsPlan",
                 SAVINGS_PLAN_PER_DAY * n_days,
-                SAVINGS_PLAN_ID,
+                savings_plan_id,
                 "sp-compute",
                 "Recurring",
             ),
@@ -267,7 +288,7 @@ def _ea_month(
                 "Refund",
                 "Reservation",
                 REFUND,
-                RESERVATION_ID,
+                reservation_id,
                 "ri-d4s-v5",
                 "OneTime",
             ),
@@ -282,7 +303,7 @@ def _ea_month(
                 "UnusedReservation",
                 "Reservation",
                 float(a),
-                RESERVATION_ID,
+                reservation_id,
                 "ri-d4s-v5",
                 "UsageBased",
             )
@@ -295,7 +316,7 @@ def _ea_month(
                 "UnusedSavingsPlan",
                 "SavingsPlan",
                 float(a),
-                SAVINGS_PLAN_ID,
+                savings_plan_id,
                 "sp-compute",
                 "UsageBased",
             )
@@ -391,6 +412,38 @@ def _ea_table(columns: dict[str, np.ndarray], first: date, mdy_dates: bool) -> p
         "benefitName": columns["BenefitName"],
     }
     return pa.table({k: pa.array(v) for k, v in data.items()})
+
+
+def _mca_table(columns: dict[str, np.ndarray], first: date) -> pa.Table:
+    """The same cost-details rows as an MCA billing profile writes them: camelCase names, billing
+    profile and invoice section ids, no enrollment, ISO dates."""
+    ea = _ea_table(columns, first, False)
+    n = ea.num_rows
+    renamed = {
+        ("billingCurrency" if name == "BillingCurrencyCode" else name[0].lower() + name[1:]): (
+            ea.column(name)
+        )
+        for name in ea.column_names
+        if name not in ("AccountName",)
+    }
+    renamed.update(
+        {
+            "billingAccountId": pa.array(np.full(n, MCA_ACCOUNT, dtype=object)),
+            "billingAccountName": pa.array(np.full(n, "Example Corp MCA", dtype=object)),
+            "billingProfileId": pa.array(np.full(n, MCA_DETAILS_PROFILE, dtype=object)),
+            "billingProfileName": pa.array(np.full(n, "Research", dtype=object)),
+            "invoiceSectionId": pa.array(np.full(n, "RSRC-AAAA-PJA-TGB", dtype=object)),
+            "billingCurrency": pa.array(np.full(n, MCA_CURRENCY, dtype=object)),
+            "paygCostInBillingCurrency": pa.array(
+                _round(
+                    np.asarray(columns["Quantity"], dtype=float)
+                    * np.asarray(columns["PayGPrice"], dtype=float),
+                    6,
+                )
+            ),
+        }
+    )
+    return pa.table(renamed)
 
 
 def _focus_table(rng: np.random.Generator, first: date, last: date, rows_per_day: int) -> pa.Table:
@@ -533,8 +586,10 @@ def generate_azure_cost(
     rng = np.random.default_rng([seed, 6])
     summary = AzureSampleSummary()
     subscriptions = [_guid(rng) for _ in range(4)]
+    mca_subscriptions = [_guid(rng) for _ in range(2)]
     focus_rows = max(1, int(rows_per_day * FOCUS_SHARE))
-    ea_rows = max(4, rows_per_day - focus_rows)
+    mca_rows = max(4, int(rows_per_day * MCA_DETAILS_SHARE))
+    ea_rows = max(4, rows_per_day - focus_rows - mca_rows)
     for month_index, (first, last) in enumerate(_months(start, days)):
         month_rng = np.random.default_rng([seed, 6, month_index])
         actual, amortized = _ea_month(month_rng, first, last, ea_rows, subscriptions)
@@ -584,6 +639,34 @@ def generate_azure_cost(
                 run_id + "-a",
                 when,
                 _ea_table(amortized_cols, first, False),
+                "csv",
+                summary,
+            )
+        # The second MCA profile: one run per month, its own rows and commitments.
+        mca_rng = np.random.default_rng([seed, 7, month_index])
+        mca_actual, mca_amortized = _ea_month(
+            mca_rng,
+            first,
+            last,
+            mca_rows,
+            mca_subscriptions,
+            reservation_id=MCA_RESERVATION_ID,
+            savings_plan_id=MCA_SAVINGS_PLAN_ID,
+        )
+        mca_run = _guid(mca_rng)
+        for export, export_type, cols, run_id in (
+            ("daily-actual", "ActualCost", mca_actual, mca_run),
+            ("daily-amortized", "AmortizedCost", mca_amortized, mca_run + "-a"),
+        ):
+            _write_run(
+                out,
+                MCA_DETAILS_SCOPE,
+                export,
+                export_type,
+                first,
+                run_id,
+                submitted,
+                _mca_table(cols, first),
                 "csv",
                 summary,
             )

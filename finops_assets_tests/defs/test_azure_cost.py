@@ -10,6 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from finops_assets.lib.sample_azure import MCA_ACCOUNT
 from finops_assets_tests.conftest import failed_checks, failure_messages
 
 REAL_AZURE = (
@@ -222,9 +223,9 @@ def test_an_older_broken_run_does_not_block_a_newer_good_one(real_pipeline):
 
 
 def test_generated_month_reconciles_through_the_pipeline(pipeline):
-    """Actual + Amortized (EA, CSV) merged, and a FocusCost export (Parquet): every check passes,
-    BilledCost is the ActualCost export's Σ and EffectiveCost the AmortizedCost export's Σ,
-    computed here straight from the newest runs' files."""
+    """Actual + Amortized merged (EA names and MCA camelCase names, CSV), and a FocusCost export
+    (Parquet): every check passes, BilledCost is the ActualCost exports' Σ and EffectiveCost the
+    AmortizedCost exports' Σ, computed here straight from the newest runs' files."""
     from finops_assets.lib.sample_azure import generate_azure_cost
 
     summary = generate_azure_cost(pipeline.landing, date(2025, 1, 1), 31, 200, 5)
@@ -236,6 +237,7 @@ def test_generated_month_reconciles_through_the_pipeline(pipeline):
         for e in result.get_asset_check_evaluations()
         if e.asset_check_key.name == "reconciles_with_azure_cost"
     ]
+    # The EA enrollment, and the MCA billing account both MCA profiles belong to.
     assert (reconciled["mismatches"].value, reconciled["accounts"].value) == (0, 2)
 
     newest = {}  # per export folder, the run whose manifest was submitted last
@@ -244,7 +246,7 @@ def test_generated_month_reconciles_through_the_pipeline(pipeline):
         export = run.rsplit("/", 1)[0]
         if export not in newest or manifest["runInfo"]["submittedTime"] > newest[export][0]:
             newest[export] = (manifest["runInfo"]["submittedTime"], run)
-    assert len(newest) == 3
+    assert len(newest) == 5
 
     def sum_of(export: str, column: str) -> Decimal:
         folder = pipeline.landing / newest[export][1]
@@ -262,26 +264,41 @@ def test_generated_month_reconciles_through_the_pipeline(pipeline):
     billed_eur = sum_of(f"{ea}/daily-actual/20250101-20250131", "CostInBillingCurrency")
     effective_eur = sum_of(f"{ea}/daily-amortized/20250101-20250131", "CostInBillingCurrency")
     focus = "azure/mca-profile-ABCD-EFGH/focus-daily/20250101-20250131"
-    billed_usd = sum_of(focus, "BilledCost")
+    focus_usd = sum_of(focus, "BilledCost")
+    mca = "azure/mca-profile-IJKL-MNOP-BG7-TGB"
+    mca_billed = sum_of(f"{mca}/daily-actual/20250101-20250131", "costInBillingCurrency")
+    mca_effective = sum_of(f"{mca}/daily-amortized/20250101-20250131", "costInBillingCurrency")
     assert pipeline.query(
         "SELECT BillingCurrency, sum(BilledCost), sum(EffectiveCost) FROM core.cost_facts "
         "GROUP BY 1 ORDER BY 1"
-    ) == [("EUR", billed_eur, effective_eur), ("USD", billed_usd, billed_usd)]
+    ) == [
+        ("EUR", billed_eur, effective_eur),
+        ("USD", focus_usd + mca_billed, focus_usd + mca_effective),
+    ]
+    # The MCA files were read as MCA: billing profile and invoice section kept, account as text.
+    assert pipeline.query(
+        "SELECT DISTINCT x_Schema, BillingAccountId, BillingProfileId, InvoiceSectionId "
+        "FROM raw.azure_cost WHERE x_SourceFile LIKE ? ORDER BY 1",
+        [f"{mca}/%"],
+    ) == [("MCA", MCA_ACCOUNT, "IJKL-MNOP-BG7-TGB", "RSRC-AAAA-PJA-TGB")]
     # Commitments: Σ purchases = Σ used + Σ unused effective cost, per commitment, to the cent.
     commitments = pipeline.query(
-        "SELECT CommitmentDiscountType, CommitmentDiscountCategory, "
+        "SELECT BillingCurrency, CommitmentDiscountType, CommitmentDiscountCategory, "
         "sum(BilledCost) FILTER (ChargeCategory = 'Purchase' AND ChargeClass IS NULL), "
         "sum(EffectiveCost) FILTER (CommitmentDiscountStatus IN ('Used', 'Unused')) "
-        "FROM core.cost_facts WHERE CommitmentDiscountId IS NOT NULL GROUP BY ALL ORDER BY 1"
+        "FROM core.cost_facts WHERE CommitmentDiscountId IS NOT NULL GROUP BY ALL ORDER BY 1, 2"
     )
+    ri, sp = Decimal("1240.000000000000"), Decimal("775.000000000000")
     assert commitments == [
-        ("Reservation", "Usage", Decimal("1240.000000000000"), Decimal("1240.000000000000")),
-        ("Savings Plan", "Spend", Decimal("775.000000000000"), Decimal("775.000000000000")),
+        ("EUR", "Reservation", "Usage", ri, ri),
+        ("EUR", "Savings Plan", "Spend", sp, sp),
+        ("USD", "Reservation", "Usage", ri, ri),
+        ("USD", "Savings Plan", "Spend", sp, sp),
     ]
     assert pipeline.query(
         "SELECT ChargeCategory, ChargeClass, BilledCost, EffectiveCost FROM core.cost_facts "
         "WHERE x_LineItemType = 'Refund'"
-    ) == [("Purchase", "Correction", Decimal("-30.000000000000"), Decimal("0E-12"))]
+    ) == [("Purchase", "Correction", Decimal("-30.000000000000"), Decimal("0E-12"))] * 2
     assert pipeline.query(
         "SELECT count(*) FROM core.cost_facts WHERE x_LineItemType IN "
         "('UnusedReservation', 'UnusedSavingsPlan') AND (CommitmentDiscountStatus <> 'Unused' "
@@ -289,7 +306,8 @@ def test_generated_month_reconciles_through_the_pipeline(pipeline):
     ) == [(0,)]
     # The restated days come from run 2 only.
     assert pipeline.query(
-        "SELECT count(DISTINCT x_DeliveryId) FROM raw.azure_cost WHERE x_ExportType = 'ActualCost'"
+        "SELECT count(DISTINCT x_DeliveryId) FROM raw.azure_cost WHERE x_ExportType = 'ActualCost' "
+        "AND x_SourceFile LIKE 'azure/ea-%'"
     ) == [(1,)]
     assert summary.restated_days == [date(2025, 1, 1), date(2025, 1, 2), date(2025, 1, 3)]
     # Tags in both forms reach the owner dimensions.
