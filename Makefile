@@ -56,7 +56,10 @@ run: $(VENV)/.installed dagster-home sample-data
 
 test: $(VENV)/.installed-test $(FOCUS_VALIDATOR)
 	$(BIN)/ruff check finops_assets finops_assets_tests
-	$(BIN)/pytest
+	# Two workers (one per core; each test file stays on one worker so its module fixtures are
+	# built once), then the throughput tests alone so nothing competes with their clocks.
+	$(BIN)/pytest -n 2 --dist loadfile -m "not timing" --durations=15
+	$(BIN)/pytest -m timing
 
 # The FinOps Foundation converter, for comparison only, in a virtualenv of its own (its pins
 # conflict with ours).

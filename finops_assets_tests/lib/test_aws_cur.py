@@ -818,6 +818,7 @@ def test_header_row_restores_tag_keys_duckdb_renamed():
 SYNTHETIC_ROWS = 1_000_000
 
 
+@pytest.mark.timing
 def test_one_million_rows_stage_and_convert_in_under_ten_seconds(tmp_path):
     con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
     # A legacy CUR as read_csv(all_varchar) delivers it: text everywhere, slash names, two tags.

@@ -464,6 +464,7 @@ print(json.dumps({
 """
 
 
+@pytest.mark.timing
 def test_one_million_cur_rows_per_day_generate_quickly(tmp_path: Path) -> None:
     # Not marked slow: it must stay in the normal suite (2 cores). Own process, so the peak RSS
     # is the generator's alone.

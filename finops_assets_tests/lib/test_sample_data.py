@@ -471,6 +471,7 @@ def test_restatement_changes_only_the_restated_days(exports, con) -> None:
         assert different_rows == 0, slug
 
 
+@pytest.mark.timing
 def test_one_million_rows_generate_quickly(tmp_path: Path) -> None:
     # Not marked slow: it must stay in the normal suite (DESIGN §6, 2 cores).
     began = time.perf_counter()
