@@ -30,12 +30,16 @@ class Pipeline:
     landing: Path
     warehouse: str
     instance: dg.DagsterInstance
+    config_path: str | None = None
 
     @property
     def defs(self) -> dg.Definitions:
         return build_defs(
             Settings(
-                landing_url=str(self.landing), warehouse=self.warehouse, start_date="2023-01-01"
+                landing_url=str(self.landing),
+                warehouse=self.warehouse,
+                start_date="2023-01-01",
+                config_path=self.config_path,
             )
         )
 
@@ -63,6 +67,8 @@ class Pipeline:
         tables = {
             "raw.focus": "sum(BilledCost), sum(EffectiveCost)",
             "core.cost_facts": "sum(BilledCost), sum(EffectiveCost)",
+            "core.amortized_costs": "sum(BilledCost), sum(EffectiveCost)",
+            "core.allocated_costs": "sum(BilledCost), sum(EffectiveCost)",
             "mart.daily_cost_by_team": "sum(billed_cost), sum(effective_cost)",
             "mart.untagged_spend": "sum(total_billed_cost), sum(total_effective_cost)",
         }

@@ -10,6 +10,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
+from finops_assets.lib.allocation import ALLOCATION_RULES
 from finops_assets.lib.focus import (
     CHARGE_CATEGORIES,
     CHARGE_CLASSES,
@@ -19,7 +20,6 @@ from finops_assets.lib.focus import (
     SERVICE_CATEGORIES,
 )
 from finops_assets.lib.focus_load import ISO_CURRENCIES
-from finops_assets.lib.rules import UNTAGGED
 
 UtcTimestamp = Annotated[pd.DatetimeTZDtype, "ns", "UTC"]
 
@@ -165,10 +165,50 @@ class DailyCostByTeam(_Lineage):
     def counts_within_rows(cls, df: pd.DataFrame) -> Series[bool]:
         return (df["untagged_rows"] <= df["row_count"]) & (df["committed_rows"] <= df["row_count"])
 
-    @pa.dataframe_check(error="a row without an owner tag must be in the untagged team")
-    def untagged_rows_have_sentinel(cls, df: pd.DataFrame) -> Series[bool]:
-        # Until allocation (core/allocated_costs) assigns owners, the team comes from tags only.
-        return (df["untagged_rows"] == 0) | (df["team"] == UNTAGGED)
+    allocation_rule: Series[str] = pa.Field(nullable=False, isin=list(ALLOCATION_RULES))
+
+
+class AmortizedCosts(CostFacts):
+    """core.amortized_costs: the facts with amortization classes; spread rows are whole days."""
+
+    x_AmortizationClass: Series[str] = pa.Field(
+        nullable=True, isin=["Principal", "Amortized Charge"]
+    )
+    x_AmortizedBy: Series[str] = pa.Field(nullable=True, isin=["provider", "platform"])
+    x_AmortizedFromDate: Series[pd.Timestamp] = pa.Field(nullable=True)
+
+    @pa.dataframe_check(error="a platform-spread row must be marked as an Amortized Charge")
+    def spread_rows_are_classified(cls, df: pd.DataFrame) -> Series[bool]:
+        spread = df["x_AmortizedFromDate"].notna()
+        return ~spread | (
+            (df["x_AmortizationClass"] == "Amortized Charge") & (df["x_AmortizedBy"] == "platform")
+        )
+
+
+class AllocatedCosts(_Lineage):
+    """core.allocated_costs: every row has an owner (or a sentinel) and the rule that set it."""
+
+    BillingCurrency: Series[str] = pa.Field(nullable=False, isin=list(ISO_CURRENCIES))
+    ProviderName: Series[str] = pa.Field(nullable=False)
+    department: Series[str] = pa.Field(nullable=False, str_length={"min_value": 1})
+    team: Series[str] = pa.Field(nullable=False, str_length={"min_value": 1})
+    environment: Series[str] = pa.Field(nullable=False, str_length={"min_value": 1})
+    cost_center: Series[str] = pa.Field(nullable=False, str_length={"min_value": 1})
+    x_AllocationRule: Series[str] = pa.Field(nullable=False, isin=list(ALLOCATION_RULES))
+    x_AllocationDetail: Series[str] = pa.Field(nullable=False)
+    x_AllocationShare: Series[float] = pa.Field(nullable=False, gt=0, le=1)
+
+    @pa.dataframe_check(error="only shared_pool rows are shares of a pool")
+    def shares_only_in_pools(cls, df: pd.DataFrame) -> Series[bool]:
+        return (df["x_AllocationRule"] == "shared_pool") | (df["x_AllocationShare"] == 1)
+
+
+class CommitmentUtilization(_Lineage):
+    """mart.commitment_utilization: per commitment and day, amortized, used and unused cost."""
+
+    BillingCurrency: Series[str] = pa.Field(nullable=False, isin=list(ISO_CURRENCIES))
+    CommitmentDiscountId: Series[str] = pa.Field(nullable=False)
+    utilization_pct: Series[float] = pa.Field(nullable=True, ge=0, le=100)
 
 
 class UntaggedSpend(_Lineage):

@@ -44,8 +44,9 @@ def value_map_sql(rules: Rules) -> str:
     return f"(VALUES {', '.join(rows)}) AS value_map(dimension, source, target)"
 
 
-def resolved_dimensions_sql(rules: Rules, facts: str) -> str:
-    """One row per distinct Tags value of ``facts`` with a column per dimension (NULL if absent)."""
+def resolved_dimensions_sql(rules: Rules, facts: str, column: str = "Tags") -> str:
+    """One row per distinct value of the JSON tag column ``column`` of ``facts`` (output column
+    ``Tags``) with a column per dimension (NULL if absent)."""
     pivots = ", ".join(
         f"max(value) FILTER (WHERE dimension = {sql_literal(name)}) AS {name}"
         for name in rules.dimensions
@@ -63,7 +64,7 @@ def resolved_dimensions_sql(rules: Rules, facts: str) -> str:
                         CASE WHEN json_valid(Tags) AND json_type(Tags) = 'OBJECT'
                              THEN CAST(CAST(Tags AS JSON) AS MAP(VARCHAR, VARCHAR)) END
                     )) AS entry
-                    FROM (SELECT DISTINCT Tags FROM {facts} WHERE Tags IS NOT NULL)
+                    FROM (SELECT DISTINCT {column} AS Tags FROM {facts} WHERE {column} IS NOT NULL)
                 )
             ) AS tag_entries
             JOIN {alias_rows_sql(rules)} USING (tag_key)
@@ -92,7 +93,9 @@ def facts_with_dimensions_sql(rules: Rules, facts_table: str, days: tuple[date, 
     """
 
 
-def daily_cost_by_team_sql(rules: Rules, facts_table: str, days: tuple[date, date]) -> str:
+def daily_cost_by_team_sql(rules: Rules, allocated_table: str, days: tuple[date, date]) -> str:
+    """Per day, provider, currency, owner dimensions, service category and allocation rule, from
+    core.allocated_costs (whose rows already carry their dimensions)."""
     extra = [d for d in rules.dimensions if d not in MART_DIMENSIONS]
     group = [
         "charge_date",
@@ -103,7 +106,7 @@ def daily_cost_by_team_sql(rules: Rules, facts_table: str, days: tuple[date, dat
         "ServiceCategory",
     ]
     return f"""
-        SELECT {", ".join(group)},
+        SELECT {", ".join(group)}, x_AllocationRule AS allocation_rule,
                sum(BilledCost) AS billed_cost,
                sum(EffectiveCost) AS effective_cost,
                sum(ListCost) AS list_cost,
@@ -113,31 +116,42 @@ def daily_cost_by_team_sql(rules: Rules, facts_table: str, days: tuple[date, dat
                count_if(CommitmentDiscountId IS NOT NULL) AS committed_rows,
                string_agg(DISTINCT x_DeliveryId, ',' ORDER BY x_DeliveryId) AS x_DeliveryId,
                string_agg(DISTINCT x_SourceFile, ',' ORDER BY x_SourceFile) AS x_SourceFile
-        FROM ({facts_with_dimensions_sql(rules, facts_table, days)})
+        FROM {allocated_table}
+        WHERE {_window(days)}
         GROUP BY ALL
     """
 
 
-def untagged_spend_sql(rules: Rules, facts_table: str, days: tuple[date, date]) -> str:
-    """Per day, provider and currency: cost without an owner tag, the total, and the share (%).
-    The share is of effective cost and NULL when the day's effective total is zero."""
+def untagged_spend_sql(rules: Rules, allocated_table: str, days: tuple[date, date]) -> str:
+    """Per day, provider and currency: cost without an owner tag (tagging hygiene), cost no rule
+    could assign (still the missing sentinel after allocation), the total, and the untagged share
+    of effective cost in % (NULL when the day's effective total is zero)."""
+    owner = rules.ownership_dimension
+    missing = sql_literal(rules.dimensions[owner].missing)
     inner = f"""
         SELECT charge_date, ProviderName, BillingCurrency,
                sum(BilledCost) FILTER (WHERE NOT x_OwnerTagged) AS untagged_billed_cost,
                sum(EffectiveCost) FILTER (WHERE NOT x_OwnerTagged) AS untagged_effective_cost,
+               sum(BilledCost) FILTER (WHERE {owner} = {missing}) AS unallocated_billed_cost,
+               sum(EffectiveCost) FILTER (WHERE {owner} = {missing}) AS unallocated_effective_cost,
                sum(BilledCost) AS total_billed_cost,
                sum(EffectiveCost) AS total_effective_cost,
                count_if(NOT x_OwnerTagged) AS untagged_rows,
                count(*) AS total_rows,
                string_agg(DISTINCT x_DeliveryId, ',' ORDER BY x_DeliveryId) AS x_DeliveryId,
                string_agg(DISTINCT x_SourceFile, ',' ORDER BY x_SourceFile) AS x_SourceFile
-        FROM ({facts_with_dimensions_sql(rules, facts_table, days)})
+        FROM {allocated_table}
+        WHERE {_window(days)}
         GROUP BY ALL
     """
     return f"""
-        SELECT * EXCLUDE (untagged_billed_cost, untagged_effective_cost),
+        SELECT * EXCLUDE (untagged_billed_cost, untagged_effective_cost,
+                          unallocated_billed_cost, unallocated_effective_cost),
                coalesce(untagged_billed_cost, 0)::DECIMAL(38, 12) AS untagged_billed_cost,
                coalesce(untagged_effective_cost, 0)::DECIMAL(38, 12) AS untagged_effective_cost,
+               coalesce(unallocated_billed_cost, 0)::DECIMAL(38, 12) AS unallocated_billed_cost,
+               coalesce(unallocated_effective_cost, 0)::DECIMAL(38, 12)
+                   AS unallocated_effective_cost,
                CASE WHEN total_effective_cost <> 0
                     THEN round(100 * coalesce(untagged_effective_cost, 0)::DOUBLE
                                / total_effective_cost::DOUBLE, 4)

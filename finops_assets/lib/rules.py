@@ -6,6 +6,7 @@ producing a quietly wrong rollup.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -71,6 +72,115 @@ class GcpRules(_Strict):
         return None if table is None else validate_bigquery_table(table)
 
 
+class AmortizationRules(_Strict):
+    """How core/amortized_costs treats commitments and prepaid purchases."""
+
+    # Purchases a source did not amortize (EffectiveCost = BilledCost on a purchase whose charge
+    # period spans at least ``min_term_days`` days): "daily" spreads the cost evenly per day
+    # over the charge period (cent-exact), "none" leaves it on the purchase day.
+    spread_purchases: Literal["daily", "none"] = "daily"
+    min_term_days: int = Field(default=2, ge=2)
+    # Unused commitment cost: "central" keeps it in the commitments pool (owner
+    # ``commitment_pool``); "redistribute" moves it to the commitment's consumers of the same
+    # day in proportion to their used amount.
+    unused_commitment_cost: Literal["central", "redistribute"] = "central"
+    # The owner (a key of ``owners``, or a bare team name) that holds central commitment cost.
+    commitment_pool: str = "__commitments__"
+    # Commitment balance check: |Σ purchases - Σ amortized| allowed per commitment and month.
+    balance_tolerance: Decimal = Field(default=Decimal("0.01"), ge=0)
+
+
+class Owner(_Strict):
+    """An owner (a value of the ownership dimension) and the other dimensions it implies."""
+
+    dimensions: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("dimensions")
+    @classmethod
+    def _normalize(cls, dims: dict[str, str]) -> dict[str, str]:
+        return {k: v.strip().casefold() for k, v in dims.items()}
+
+
+class HierarchyNode(_Strict):
+    """An account / subscription / project (or a folder above them) in the rules' hierarchy."""
+
+    parent: str | None = None
+    owner: str | None = None
+    dimensions: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("dimensions")
+    @classmethod
+    def _normalize(cls, dims: dict[str, str]) -> dict[str, str]:
+        return {k: v.strip().casefold() for k, v in dims.items()}
+
+
+MATCHABLE_COLUMNS = (
+    "ProviderName",
+    "ServiceName",
+    "ServiceCategory",
+    "ChargeCategory",
+    "BillingAccountId",
+    "SubAccountId",
+    "SkuId",
+    "ResourceId",
+    "RegionId",
+    "CommitmentDiscountId",
+)
+
+
+class PoolMatch(_Strict):
+    """Which unowned rows a shared pool takes: every listed column must hold one of its values
+    (exact), and every listed tag key (raw key, case-folded) one of its values."""
+
+    ProviderName: tuple[str, ...] = ()
+    ServiceName: tuple[str, ...] = ()
+    ServiceCategory: tuple[str, ...] = ()
+    ChargeCategory: tuple[str, ...] = ()
+    BillingAccountId: tuple[str, ...] = ()
+    SubAccountId: tuple[str, ...] = ()
+    SkuId: tuple[str, ...] = ()
+    ResourceId: tuple[str, ...] = ()
+    RegionId: tuple[str, ...] = ()
+    CommitmentDiscountId: tuple[str, ...] = ()
+    tags: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _listify(cls, value: Any) -> Any:
+        if isinstance(value, str | int | float):
+            return (str(value),)
+        if isinstance(value, list):
+            return tuple(str(v) for v in value)
+        if isinstance(value, dict):
+            return {
+                str(k): (str(v),) if isinstance(v, str | int | float) else tuple(map(str, v))
+                for k, v in value.items()
+            }
+        return value
+
+    def is_empty(self) -> bool:
+        return not self.tags and not any(getattr(self, c) for c in MATCHABLE_COLUMNS)
+
+
+SPLIT_METHODS = ("proportional", "even", "fixed", "metric")
+
+
+class SharedPool(_Strict):
+    """A shared cost (support plan, egress, central logging...) split across owners."""
+
+    name: str
+    match: PoolMatch
+    split: str = "proportional"
+    # proportional/metric: weigh owners per provider (a pool of AWS support shared by AWS users).
+    per_provider: bool = False
+    # even (optional; default every owner with direct cost that day) and fixed (with weights).
+    owners: tuple[str, ...] = ()
+    weights: dict[str, Decimal] = Field(default_factory=dict)
+    # metric: a numeric FOCUS column summed per owner over the rows matching metric_match.
+    metric: str | None = None
+    metric_match: PoolMatch | None = None
+
+
 class Rules(_Strict):
     dimensions: dict[str, Dimension]
     ownership_dimension: str = "team"
@@ -79,6 +189,14 @@ class Rules(_Strict):
     tag_key_prefixes: tuple[str, ...] = ("user:",)
     warehouse: WarehouseSettings = WarehouseSettings()
     gcp: GcpRules = GcpRules()
+    amortization: AmortizationRules = AmortizationRules()
+    # Owners by ownership-dimension value (e.g. team name) with the dimensions they imply.
+    owners: dict[str, Owner] = Field(default_factory=dict)
+    # Account / subscription / project ids (and folders above them) -> owner and dimensions.
+    hierarchy: dict[str, HierarchyNode] = Field(default_factory=dict)
+    shared_pools: tuple[SharedPool, ...] = ()
+    # Owner of cost nothing else assigns; null keeps it visible as the missing sentinel.
+    default_pool: str | None = None
 
     @model_validator(mode="after")
     def _check(self) -> Rules:
@@ -109,6 +227,158 @@ class Rules(_Strict):
                 f"use one of {sorted(self.dimensions)}"
             )
         return self
+
+
+def cross_reference_problems(rules: Rules) -> list[tuple[tuple[Any, ...], str]]:
+    """Mistakes that span sections (an unknown owner, a hierarchy cycle, bad weights), each with
+    the location of the offending key for the line number."""
+    problems: list[tuple[tuple[Any, ...], str]] = []
+    known = sorted(rules.owners)
+    dims = set(rules.dimensions)
+
+    def owner_problem(location: tuple[Any, ...], owner: str) -> None:
+        if rules.owners and owner not in rules.owners:
+            problems.append(
+                (
+                    location,
+                    f"unknown owner {owner!r}; declare it under owners: (known: {', '.join(known)})",
+                )
+            )
+
+    def dimension_problems(location: tuple[Any, ...], names) -> None:
+        for name in names:
+            if name not in dims:
+                problems.append(
+                    (
+                        (*location, name),
+                        f"{name!r} is not a dimension; use one of {', '.join(sorted(dims))}",
+                    )
+                )
+
+    for name, owner in rules.owners.items():
+        dimension_problems(("owners", name, "dimensions"), owner.dimensions)
+        if rules.ownership_dimension in owner.dimensions:
+            problems.append(
+                (
+                    ("owners", name, "dimensions", rules.ownership_dimension),
+                    f"the owner's name is its {rules.ownership_dimension}; remove this key",
+                )
+            )
+    for node_id, node in rules.hierarchy.items():
+        dimension_problems(("hierarchy", node_id, "dimensions"), node.dimensions)
+        if node.owner is not None:
+            owner_problem(("hierarchy", node_id, "owner"), node.owner)
+        if node.parent is not None and node.parent not in rules.hierarchy:
+            problems.append(
+                (
+                    ("hierarchy", node_id, "parent"),
+                    f"parent {node.parent!r} is not a hierarchy node; add it or fix the id",
+                )
+            )
+        seen = [node_id]
+        parent = node.parent
+        while parent is not None and parent in rules.hierarchy:
+            if parent in seen:
+                cycle = " -> ".join([*seen[seen.index(parent) :], parent])
+                if parent == node_id:
+                    problems.append(
+                        (
+                            ("hierarchy", node_id, "parent"),
+                            f"the hierarchy has a cycle ({cycle}); a node cannot be its own "
+                            "ancestor, remove one of these parent links",
+                        )
+                    )
+                break
+            seen.append(parent)
+            parent = rules.hierarchy[parent].parent
+    names: set[str] = set()
+    for index, pool in enumerate(rules.shared_pools):
+        where = ("shared_pools", index)
+        if pool.name in names:
+            problems.append(((*where, "name"), f"pool name {pool.name!r} is used twice"))
+        names.add(pool.name)
+        if pool.match.is_empty():
+            problems.append(
+                (
+                    (*where, "match"),
+                    "the match is empty and would take every unowned row; "
+                    "list at least one column or tag",
+                )
+            )
+        if pool.split not in SPLIT_METHODS:
+            problems.append(
+                (
+                    (*where, "split"),
+                    f"unknown split method {pool.split!r}; use one of {', '.join(SPLIT_METHODS)}",
+                )
+            )
+        for position, owner in enumerate(pool.owners):
+            owner_problem((*where, "owners", position), owner)
+        for owner in pool.weights:
+            owner_problem((*where, "weights", owner), owner)
+        if pool.split == "fixed":
+            total = sum(pool.weights.values(), Decimal(0))
+            if not pool.weights:
+                problems.append(((*where, "weights"), "split: fixed needs weights: {owner: share}"))
+            elif total != 1:
+                problems.append(
+                    (
+                        (*where, "weights"),
+                        f"weights sum to {total}, not 1; make the shares add up to exactly 1",
+                    )
+                )
+            if any(w < 0 for w in pool.weights.values()):
+                problems.append(((*where, "weights"), "a weight is negative; use shares >= 0"))
+        elif pool.weights:
+            problems.append(
+                ((*where, "weights"), f"weights only apply to split: fixed, not {pool.split}")
+            )
+        if pool.split == "metric":
+            if pool.metric not in METRIC_COLUMNS:
+                problems.append(
+                    (
+                        (*where, "metric"),
+                        f"split: metric needs metric: one of {', '.join(METRIC_COLUMNS)}",
+                    )
+                )
+        elif pool.metric is not None:
+            problems.append(
+                ((*where, "metric"), f"metric only applies to split: metric, not {pool.split}")
+            )
+    if rules.default_pool is not None:
+        owner_problem(("default_pool",), rules.default_pool)
+    return problems
+
+
+METRIC_COLUMNS = (
+    "ConsumedQuantity",
+    "PricingQuantity",
+    "EffectiveCost",
+    "BilledCost",
+    "ListCost",
+)
+
+
+def inherited_dimensions(rules: Rules) -> dict[str, dict[str, str]]:
+    """Every hierarchy node with the dimensions it passes down: its own, then its owner's, then
+    the nearest ancestor's (the closest node wins per dimension)."""
+    resolved: dict[str, dict[str, str]] = {}
+    for node_id in rules.hierarchy:
+        values: dict[str, str] = {}
+        current: str | None = node_id
+        while current is not None and current in rules.hierarchy:
+            node = rules.hierarchy[current]
+            own = dict(node.dimensions)
+            if node.owner is not None:
+                own.setdefault(rules.ownership_dimension, node.owner.strip().casefold())
+                owner = rules.owners.get(node.owner)
+                for key, value in (owner.dimensions if owner else {}).items():
+                    own.setdefault(key, value)
+            for key, value in own.items():
+                values.setdefault(key, value)
+            current = node.parent
+        resolved[node_id] = values
+    return resolved
 
 
 def default_rules_path() -> Path:
@@ -142,7 +412,7 @@ def parse_rules(text: str, source: str = "<rules>") -> Rules:
     except yaml.YAMLError as error:
         raise RulesError(f"{source}: not valid YAML: {error}") from error
     try:
-        return Rules.model_validate(data)
+        rules = Rules.model_validate(data)
     except ValidationError as error:
         messages = []
         for problem in error.errors():
@@ -154,6 +424,17 @@ def parse_rules(text: str, source: str = "<rules>") -> Rules:
                 message = "unknown key; check its spelling against the shipped default.yaml"
             messages.append(f"{source}:{line or '?'}: {where}: {message}")
         raise RulesError("invalid rules\n" + "\n".join(messages)) from None
+    problems = cross_reference_problems(rules)
+    if problems:
+        raise RulesError(
+            "invalid rules\n"
+            + "\n".join(
+                f"{source}:{_line_of(tree, location) or '?'}: "
+                f"{'.'.join(str(p) for p in location)}: {message}"
+                for location, message in problems
+            )
+        )
+    return rules
 
 
 def load_rules(path: str | Path | None = None) -> Rules:

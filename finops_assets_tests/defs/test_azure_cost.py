@@ -295,10 +295,13 @@ def test_generated_month_reconciles_through_the_pipeline(pipeline):
         ("USD", "Reservation", "Usage", ri, ri),
         ("USD", "Savings Plan", "Spend", sp, sp),
     ]
-    assert pipeline.query(
-        "SELECT ChargeCategory, ChargeClass, BilledCost, EffectiveCost FROM core.cost_facts "
-        "WHERE x_LineItemType = 'Refund'"
-    ) == [("Purchase", "Correction", Decimal("-30.000000000000"), Decimal("0E-12"))] * 2
+    assert (
+        pipeline.query(
+            "SELECT ChargeCategory, ChargeClass, BilledCost, EffectiveCost FROM core.cost_facts "
+            "WHERE x_LineItemType = 'Refund'"
+        )
+        == [("Purchase", "Correction", Decimal("-30.000000000000"), Decimal("0E-12"))] * 2
+    )
     assert pipeline.query(
         "SELECT count(*) FROM core.cost_facts WHERE x_LineItemType IN "
         "('UnusedReservation', 'UnusedSavingsPlan') AND (CommitmentDiscountStatus <> 'Unused' "

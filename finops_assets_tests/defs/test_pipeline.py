@@ -18,8 +18,9 @@ REAL_FOCUS = (
     / "real_samples"
     / "focus_1_0_sample_anonymized.csv"
 )
-# contracts on 7 tables, 3 conservation checks, duplicate charges, 4 reconciliations (one per source)
-ALL_CHECKS = 15
+# contracts on 10 tables, 5 conservation checks, duplicate charges, 4 reconciliations (one per
+# source), the spread schedules and the commitment balance
+ALL_CHECKS = 22
 
 
 def newest_delivery_dirs(landing: Path) -> list[Path]:

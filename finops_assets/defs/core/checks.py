@@ -1,15 +1,25 @@
-"""Checks on core/cost_facts: contract, money conserved from raw, no duplicate charges."""
+"""Checks on the core tables: contracts, money conserved at every stage, no duplicate charges,
+cent-exact amortization schedules and balanced commitments."""
 
 import dagster as dg
 
+from finops_assets.contracts.amortization import (
+    build_amortization_conservation_check,
+    build_commitment_balance_check,
+    build_spread_schedule_check,
+)
 from finops_assets.contracts.checks import build_contract_check
-from finops_assets.contracts.models import CostFacts
+from finops_assets.contracts.models import AllocatedCosts, AmortizedCosts, CostFacts
 from finops_assets.contracts.money import (
     build_conservation_check,
     build_duplicate_charges_check,
     build_reconciliation_check,
 )
-from finops_assets.defs.core.assets import COST_FACTS_TABLE
+from finops_assets.defs.core.assets import (
+    ALLOCATED_COSTS_TABLE,
+    AMORTIZED_COSTS_TABLE,
+    COST_FACTS_TABLE,
+)
 from finops_assets.lib.facts import FACT_SOURCES
 from finops_assets.partitions import daily_partitions
 
@@ -37,3 +47,34 @@ for _source in FACT_SOURCES:
         source=_source,
         partitions_def=daily_partitions,
     )
+
+AMORTIZED_COSTS = dg.AssetKey(["core", "amortized_costs"])
+ALLOCATED_COSTS = dg.AssetKey(["core", "allocated_costs"])
+
+amortized_costs_contract = build_contract_check(
+    AmortizedCosts, AMORTIZED_COSTS, AMORTIZED_COSTS_TABLE, daily_partitions
+)
+amortized_costs_conserved = build_amortization_conservation_check(
+    asset_key=AMORTIZED_COSTS,
+    table=AMORTIZED_COSTS_TABLE,
+    facts_table=COST_FACTS_TABLE,
+    partitions_def=daily_partitions,
+)
+amortized_costs_spread_exact = build_spread_schedule_check(
+    asset_key=AMORTIZED_COSTS,
+    table=AMORTIZED_COSTS_TABLE,
+    facts_table=COST_FACTS_TABLE,
+    partitions_def=daily_partitions,
+)
+amortized_costs_commitments_balance = build_commitment_balance_check(
+    asset_key=AMORTIZED_COSTS, table=AMORTIZED_COSTS_TABLE, partitions_def=daily_partitions
+)
+allocated_costs_contract = build_contract_check(
+    AllocatedCosts, ALLOCATED_COSTS, ALLOCATED_COSTS_TABLE, daily_partitions
+)
+allocated_costs_conserved = build_conservation_check(
+    asset_key=ALLOCATED_COSTS,
+    table=ALLOCATED_COSTS_TABLE,
+    source_table=AMORTIZED_COSTS_TABLE,
+    partitions_def=daily_partitions,
+)

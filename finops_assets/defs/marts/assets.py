@@ -3,7 +3,8 @@
 import dagster as dg
 
 from finops_assets.contracts.checks import WAREHOUSE_POOL, partition_window
-from finops_assets.defs.core.assets import COST_FACTS_TABLE
+from finops_assets.defs.core.assets import ALLOCATED_COSTS_TABLE, AMORTIZED_COSTS_TABLE
+from finops_assets.lib.amortization import commitment_utilization_sql
 from finops_assets.lib.rollups import daily_cost_by_team_sql, untagged_spend_sql
 from finops_assets.metadata import add_daily_money_metadata, days_between
 from finops_assets.partitions import daily_partitions
@@ -12,6 +13,7 @@ from finops_assets.resources.warehouse import Warehouse
 
 DAILY_COST_BY_TEAM_TABLE = "mart.daily_cost_by_team"
 UNTAGGED_SPEND_TABLE = "mart.untagged_spend"
+COMMITMENT_UTILIZATION_TABLE = "mart.commitment_utilization"
 
 
 def write_mart(
@@ -56,14 +58,15 @@ def untagged_share_by_day(warehouse: Warehouse, days) -> dict:
     key=["mart", "daily_cost_by_team"],
     group_name="mart",
     kinds={"duckdb"},
-    deps=[dg.AssetKey(["core", "cost_facts"])],
+    deps=[dg.AssetKey(["core", "allocated_costs"])],
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool=WAREHOUSE_POOL,
     description=(
         "Billed and effective cost per day, provider, currency, department, team, environment, "
         "cost center and service category. Owners come from resource tags via the alias table "
-        "in the rules YAML; untagged cost is kept as __untagged__."
+        "in the rules YAML, then the allocation chain (hierarchy, shared pools); cost no rule "
+        "assigns is kept as __untagged__. allocation_rule says which rule set the owner."
     ),
 )
 def daily_cost_by_team(
@@ -74,7 +77,7 @@ def daily_cost_by_team(
         context,
         warehouse,
         DAILY_COST_BY_TEAM_TABLE,
-        daily_cost_by_team_sql(rules.load(), COST_FACTS_TABLE, days),
+        daily_cost_by_team_sql(rules.load(), ALLOCATED_COSTS_TABLE, days),
         ("billed_cost", "effective_cost"),
     )
     return dg.MaterializeResult(
@@ -89,7 +92,7 @@ def daily_cost_by_team(
     key=["mart", "untagged_spend"],
     group_name="mart",
     kinds={"duckdb"},
-    deps=[dg.AssetKey(["core", "cost_facts"])],
+    deps=[dg.AssetKey(["core", "allocated_costs"])],
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool=WAREHOUSE_POOL,
@@ -106,8 +109,36 @@ def untagged_spend(
         context,
         warehouse,
         UNTAGGED_SPEND_TABLE,
-        untagged_spend_sql(rules.load(), COST_FACTS_TABLE, days),
+        untagged_spend_sql(rules.load(), ALLOCATED_COSTS_TABLE, days),
         ("total_billed_cost", "total_effective_cost"),
         extra_metadata=lambda days: untagged_share_by_day(warehouse, days),
+    )
+    return dg.MaterializeResult(metadata={"rows_written": dg.MetadataValue.int(rows)})
+
+
+@dg.asset(
+    key=["mart", "commitment_utilization"],
+    group_name="mart",
+    kinds={"duckdb"},
+    deps=[dg.AssetKey(["core", "amortized_costs"])],
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    pool=WAREHOUSE_POOL,
+    description=(
+        "Per commitment (reservation, savings plan, committed use) and day: amortized cost, "
+        "used and unused cost and utilization %. Utilization is empty where the provider does "
+        "not say what was used (purchases the platform spreads)."
+    ),
+)
+def commitment_utilization(
+    context: dg.AssetExecutionContext, warehouse: Warehouse
+) -> dg.MaterializeResult:
+    days = partition_window(context)
+    rows = write_mart(
+        context,
+        warehouse,
+        COMMITMENT_UTILIZATION_TABLE,
+        commitment_utilization_sql(AMORTIZED_COSTS_TABLE, days),
+        ("amortized_cost", "used_cost"),
     )
     return dg.MaterializeResult(metadata={"rows_written": dg.MetadataValue.int(rows)})

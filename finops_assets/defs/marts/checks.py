@@ -1,12 +1,16 @@
-"""Checks on the marts: contracts and money conserved from core.cost_facts."""
+"""Checks on the marts: contracts and money conserved from core.allocated_costs."""
 
 import dagster as dg
 
 from finops_assets.contracts.checks import build_contract_check
-from finops_assets.contracts.models import DailyCostByTeam, UntaggedSpend
+from finops_assets.contracts.models import CommitmentUtilization, DailyCostByTeam, UntaggedSpend
 from finops_assets.contracts.money import build_conservation_check
-from finops_assets.defs.core.assets import COST_FACTS_TABLE
-from finops_assets.defs.marts.assets import DAILY_COST_BY_TEAM_TABLE, UNTAGGED_SPEND_TABLE
+from finops_assets.defs.core.assets import ALLOCATED_COSTS_TABLE
+from finops_assets.defs.marts.assets import (
+    COMMITMENT_UTILIZATION_TABLE,
+    DAILY_COST_BY_TEAM_TABLE,
+    UNTAGGED_SPEND_TABLE,
+)
 from finops_assets.partitions import daily_partitions
 
 DAILY_COST_BY_TEAM = dg.AssetKey(["mart", "daily_cost_by_team"])
@@ -18,7 +22,7 @@ daily_cost_by_team_contract = build_contract_check(
 daily_cost_by_team_conserved = build_conservation_check(
     asset_key=DAILY_COST_BY_TEAM,
     table=DAILY_COST_BY_TEAM_TABLE,
-    source_table=COST_FACTS_TABLE,
+    source_table=ALLOCATED_COSTS_TABLE,
     partitions_def=daily_partitions,
     billed="billed_cost",
     effective="effective_cost",
@@ -30,9 +34,17 @@ untagged_spend_contract = build_contract_check(
 untagged_spend_conserved = build_conservation_check(
     asset_key=UNTAGGED_SPEND,
     table=UNTAGGED_SPEND_TABLE,
-    source_table=COST_FACTS_TABLE,
+    source_table=ALLOCATED_COSTS_TABLE,
     partitions_def=daily_partitions,
     billed="total_billed_cost",
     effective="total_effective_cost",
     source_rows_column="total_rows",
+)
+
+COMMITMENT_UTILIZATION = dg.AssetKey(["mart", "commitment_utilization"])
+commitment_utilization_contract = build_contract_check(
+    CommitmentUtilization,
+    COMMITMENT_UTILIZATION,
+    COMMITMENT_UTILIZATION_TABLE,
+    daily_partitions,
 )

@@ -1,0 +1,231 @@
+"""The README's worked example, end to end through Dagster: a support plan split proportionally
+across three teams, an untagged resource inherited from its account, an unused reservation in
+the central pool, and a purchase a source did not amortize spread per day."""
+
+import csv
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import dagster as dg
+
+from finops_assets.lib.rules import default_rules_path
+from finops_assets_tests.conftest import Pipeline, failed_checks, failure_messages
+
+RULES = """
+owners:
+  payments: {dimensions: {department: fintech}}
+  search: {dimensions: {department: product}}
+  platform: {dimensions: {department: engineering}}
+hierarchy:
+  "333333333333": {owner: platform}
+shared_pools:
+  - name: support
+    match: {ServiceName: ["AWS Support (Business)"]}
+    split: proportional
+"""
+
+COLUMNS = [
+    "BillingAccountId",
+    "SubAccountId",
+    "BillingCurrency",
+    "BillingPeriodStart",
+    "BillingPeriodEnd",
+    "ChargePeriodStart",
+    "ChargePeriodEnd",
+    "ChargeCategory",
+    "ChargeFrequency",
+    "ProviderName",
+    "PublisherName",
+    "InvoiceIssuerName",
+    "ServiceName",
+    "ServiceCategory",
+    "ResourceId",
+    "BilledCost",
+    "EffectiveCost",
+    "ListCost",
+    "ContractedCost",
+    "CommitmentDiscountId",
+    "CommitmentDiscountType",
+    "CommitmentDiscountCategory",
+    "CommitmentDiscountStatus",
+    "Tags",
+]
+DAY = "2025-03-03"
+RI = "arn:aws:ec2:us-east-1:999999999999:reserved-instances/ri-1"
+
+
+def charge(
+    account,
+    service,
+    category,
+    billed,
+    effective,
+    *,
+    tags="{}",
+    resource="",
+    commitment="",
+    status="",
+    frequency="Usage-Based",
+    start=f"{DAY}T00:00:00Z",
+    end="2025-03-04T00:00:00Z",
+    service_category="Compute",
+):
+    return {
+        "BillingAccountId": "999999999999",
+        "SubAccountId": account,
+        "BillingCurrency": "USD",
+        "BillingPeriodStart": "2025-03-01T00:00:00Z",
+        "BillingPeriodEnd": "2025-04-01T00:00:00Z",
+        "ChargePeriodStart": start,
+        "ChargePeriodEnd": end,
+        "ChargeCategory": category,
+        "ChargeFrequency": frequency,
+        "ProviderName": "AWS",
+        "PublisherName": "AWS",
+        "InvoiceIssuerName": "AWS",
+        "ServiceName": service,
+        "ServiceCategory": service_category,
+        "ResourceId": resource,
+        "BilledCost": billed,
+        "EffectiveCost": effective,
+        "ListCost": billed,
+        "ContractedCost": billed,
+        "CommitmentDiscountId": commitment,
+        "CommitmentDiscountType": "Reservation" if commitment else "",
+        "CommitmentDiscountCategory": "Usage" if commitment else "",
+        "CommitmentDiscountStatus": status,
+        "Tags": tags,
+    }
+
+
+ROWS = [
+    # payments: 552.00 on demand + 48.00 covered by the reservation = 600.00 direct
+    charge(
+        "111111111111",
+        "Amazon EC2",
+        "Usage",
+        "552.00",
+        "552.00",
+        tags='{"team": "payments"}',
+        resource="i-pay",
+    ),
+    charge(
+        "111111111111",
+        "Amazon EC2",
+        "Usage",
+        "0",
+        "48.00",
+        tags='{"team": "payments"}',
+        resource="i-pay-ri",
+        commitment=RI,
+        status="Used",
+    ),
+    # search: 300.00 direct
+    charge(
+        "222222222222",
+        "Amazon EC2",
+        "Usage",
+        "300.00",
+        "300.00",
+        tags='{"Team": "Search"}',
+        resource="i-search",
+    ),
+    # an untagged bucket in account 333333333333, which the hierarchy gives to platform: 100.00
+    charge(
+        "333333333333",
+        "Amazon S3",
+        "Usage",
+        "100.00",
+        "100.00",
+        resource="bucket-logs",
+        service_category="Storage",
+    ),
+    # the support plan: untagged, in the payer account -> the support pool, 150.00
+    charge(
+        "999999999999",
+        "AWS Support (Business)",
+        "Purchase",
+        "150.00",
+        "150.00",
+        frequency="Recurring",
+        service_category="Management and Governance",
+    ),
+    # the reservation's daily fee (billed 72.00, amortized onto the used and unused rows)
+    charge(
+        "999999999999",
+        "Amazon EC2",
+        "Purchase",
+        "72.00",
+        "0",
+        resource=RI,
+        commitment=RI,
+        frequency="Recurring",
+    ),
+    # ...of which 24.00 went unused that day -> the central commitments pool
+    charge(
+        "999999999999",
+        "Amazon EC2",
+        "Usage",
+        "0",
+        "24.00",
+        resource=RI,
+        commitment=RI,
+        status="Unused",
+    ),
+]
+
+
+def deliver(landing: Path) -> None:
+    folder = landing / "focus" / "aws" / "example" / "billing_period=2025-03" / "d1"
+    folder.mkdir(parents=True)
+    with open(folder / "part-00000.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(ROWS)
+    (folder / "manifest.json").write_text(
+        json.dumps({"files": ["part-00000.csv"], "createdAt": "2025-03-05T00:00:00Z"})
+    )
+
+
+def test_worked_example_in_the_readme(tmp_path):
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(default_rules_path().read_text() + RULES)
+    landing = tmp_path / "landing"
+    deliver(landing)
+    with dg.instance_for_test() as instance:
+        pipeline = Pipeline(landing, str(tmp_path / "warehouse.duckdb"), instance, str(rules))
+        result = pipeline.materialize(DAY)
+        assert result.success, failure_messages(result)
+        assert failed_checks(result) == []
+        by_team = pipeline.query(
+            "SELECT team, department, sum(billed_cost), sum(effective_cost) "
+            "FROM mart.daily_cost_by_team GROUP BY ALL ORDER BY ALL"
+        )
+        D = Decimal
+        # Support 150.00 by direct effective cost payments 600 : search 300 : platform 100
+        # -> 90.00 / 45.00 / 15.00. Effective: payments 600 + 90, search 300 + 45, platform
+        # 100 + 15, unused 24.00 central; the reservation fee (billed 72.00, effective 0) has no
+        # owner and stays visible as __untagged__. Both columns add up to 1174.00.
+        assert [(t, d, b, e) for t, d, b, e in by_team] == [
+            ("__commitments__", "__untagged__", D("0E-12"), D("24.000000000000")),
+            ("__untagged__", "__untagged__", D("72.000000000000"), D("0E-12")),
+            ("payments", "fintech", D("642.000000000000"), D("690.000000000000")),
+            ("platform", "engineering", D("115.000000000000"), D("115.000000000000")),
+            ("search", "product", D("345.000000000000"), D("345.000000000000")),
+        ]
+        rules_used = pipeline.query(
+            "SELECT x_AllocationRule, count(*), sum(EffectiveCost) FROM core.allocated_costs "
+            "GROUP BY 1 ORDER BY 1"
+        )
+        assert rules_used == [
+            ("commitment_pool", 1, D("24.000000000000")),
+            ("default_pool", 1, D("0E-12")),
+            ("inherited", 1, D("100.000000000000")),
+            ("resource_tag", 3, D("900.000000000000")),
+            ("shared_pool", 3, D("150.000000000000")),
+        ]
+        assert pipeline.query(
+            "SELECT CommitmentDiscountId, used_cost, unused_cost, utilization_pct "
+            "FROM mart.commitment_utilization"
+        ) == [(RI, D("48.000000000000"), D("24.000000000000"), 66.6667)]
