@@ -31,6 +31,7 @@ from finops_assets.lib.focus_load import sql_literal
 from finops_assets.lib.rollups import _strip_prefixes, resolved_dimensions_sql
 from finops_assets.lib.rules import (
     MATCHABLE_COLUMNS,
+    METRIC_COLUMNS,
     PoolMatch,
     Rules,
     SharedPool,
@@ -346,33 +347,24 @@ def allocated_costs_sql(
         f"coalesce({sql_literal(v) if v is not None else 'NULL'}, {missing[d]}) AS {q(d)}"
         for d, v in _owner_dimensions(rules, rules.default_pool).items()
     )
-    return f"""
-        WITH src AS (SELECT * FROM {amortized_table} WHERE {_window(days)}),
-        {dim_ctes},
-        {tag_flags_cte}
-        classified AS (
-            SELECT src.*, {classified_dims},
-                   {", ".join(f"h_sub.{q(d)} AS {q(f'hsub_{d}')}, h_bill.{q(d)} AS {q(f'hbill_{d}')}" for d in dims)},
-                   tag_dims.{q(owner_dim)} IS NOT NULL AS x_OwnerTagged,
-                   CASE WHEN {pool_flag} THEN 'commitment_pool'
-                        WHEN tag_dims.{q(owner_dim)} IS NOT NULL THEN 'resource_tag'
-                        WHEN coalesce({", ".join(inherited_owner_terms)}) IS NOT NULL
-                             THEN 'inherited'
-                        WHEN ({pool_name}) IS NOT NULL THEN 'shared_pool'
-                        ELSE 'default_pool' END AS x_AllocationRule,
-                   CASE WHEN {pool_flag} THEN {commitment_owner}
-                        WHEN tag_dims.{q(owner_dim)} IS NOT NULL THEN tag_dims.{q(owner_dim)}
-                        ELSE coalesce({", ".join(inherited_owner_terms)}) END AS inherited_owner,
-                   CASE {inherited_detail} END AS inherited_detail,
-                   {pool_name} AS pool_name
-            FROM src
-            {dim_joins}
-            {tag_flags_join}
-            LEFT JOIN {hierarchy.replace(" AS hierarchy", " AS h_sub")} ON h_sub.node_id = src.SubAccountId
-            LEFT JOIN {hierarchy.replace(" AS hierarchy", " AS h_bill")} ON h_bill.node_id = src.BillingAccountId
-        ),
-        direct_rows AS (
-            SELECT classified.* EXCLUDE (owner, inherited_owner, inherited_detail, pool_name,
+    narrow_columns = sorted(
+        {
+            *(c for c in POOL_GROUP_COLUMNS if c in columns),
+            *(c for c in MATCHABLE_COLUMNS if c in columns),
+            *SPLIT_MEASURES,
+            *(c for c in METRIC_COLUMNS if c in columns),
+            "charge_date",
+            "Tags",
+            "x_DeliveryId",
+            "x_SourceFile",
+        }
+    )
+
+    def classified_sql(select: str) -> str:
+        """The window's rows with their rule, owner and dimensions. Written as a subquery (not a
+        shared CTE) so the wide rows stream once instead of being materialized."""
+        return f"""
+            SELECT classified.* EXCLUDE (owner, inherited_owner, inherited_detail,
                                          {", ".join(f"{q(f'{a}_{d}')}" for a, _ in tag_joins for d in dims)},
                                          {", ".join(f"{q(f'hsub_{d}')}, {q(f'hbill_{d}')}" for d in dims)}),
                    {dimension_columns},
@@ -380,19 +372,52 @@ def allocated_costs_sql(
                         WHEN 'commitment_pool' THEN 'commitments pool ' || {commitment_owner}
                         WHEN 'resource_tag' THEN 'tag ' || {sql_literal(owner_dim)}
                         WHEN 'inherited' THEN inherited_detail
+                        WHEN 'shared_pool' THEN 'pool ' || pool_name
                         ELSE CASE WHEN {default_owner} IS NULL THEN 'no owner: kept visible'
                                   ELSE 'default pool ' || {default_owner} END
-                   END AS x_AllocationDetail,
-                   CAST(NULL AS VARCHAR) AS x_SharedPool,
-                   CAST(1 AS DOUBLE) AS x_AllocationShare,
-                   CAST(1 AS BIGINT) AS x_PooledRows
-            FROM (SELECT *, CASE WHEN x_AllocationRule = 'default_pool' THEN {default_owner}
-                                 WHEN x_AllocationRule = 'shared_pool' THEN NULL
-                                 ELSE inherited_owner END AS owner
-                  FROM classified) AS classified
+                   END AS x_AllocationDetail
+            FROM (
+                SELECT *, CASE WHEN x_AllocationRule = 'default_pool' THEN {default_owner}
+                               WHEN x_AllocationRule = 'shared_pool' THEN NULL
+                               ELSE inherited_owner END AS owner
+                FROM (
+                    SELECT {select}, {classified_dims},
+                           {", ".join(f"h_sub.{q(d)} AS {q(f'hsub_{d}')}, h_bill.{q(d)} AS {q(f'hbill_{d}')}" for d in dims)},
+                           tag_dims.{q(owner_dim)} IS NOT NULL AS x_OwnerTagged,
+                           CASE WHEN {pool_flag} THEN 'commitment_pool'
+                                WHEN tag_dims.{q(owner_dim)} IS NOT NULL THEN 'resource_tag'
+                                WHEN coalesce({", ".join(inherited_owner_terms)}) IS NOT NULL
+                                     THEN 'inherited'
+                                WHEN ({pool_name}) IS NOT NULL THEN 'shared_pool'
+                                ELSE 'default_pool' END AS x_AllocationRule,
+                           CASE WHEN {pool_flag} THEN {commitment_owner}
+                                WHEN tag_dims.{q(owner_dim)} IS NOT NULL
+                                     THEN tag_dims.{q(owner_dim)}
+                                ELSE coalesce({", ".join(inherited_owner_terms)}) END
+                               AS inherited_owner,
+                           CASE {inherited_detail} END AS inherited_detail,
+                           {pool_name} AS pool_name
+                    FROM {amortized_table} AS src
+                    {dim_joins}
+                    {tag_flags_join}
+                    LEFT JOIN {hierarchy.replace(" AS hierarchy", " AS h_sub")}
+                        ON h_sub.node_id = src.SubAccountId
+                    LEFT JOIN {hierarchy.replace(" AS hierarchy", " AS h_bill")}
+                        ON h_bill.node_id = src.BillingAccountId
+                    WHERE {_window(days).replace("charge_date", "src.charge_date")}
+                )
+            ) AS classified
             LEFT JOIN {owners} ON owners.owner = classified.owner
-            WHERE x_AllocationRule <> 'shared_pool'
-        ),
+        """
+
+    narrow_select = ", ".join(f"src.{q(c)}" for c in narrow_columns if c in columns)
+    return f"""
+        WITH src AS (SELECT DISTINCT {", ".join(q(c) for _, c in tag_joins)}
+                     FROM {amortized_table} WHERE {_window(days)}),
+        {dim_ctes},
+        {tag_flags_cte}
+        classified AS ({classified_sql(narrow_select)}),
+        direct_rows AS (SELECT * FROM classified WHERE x_AllocationRule <> 'shared_pool'),
         pooled AS (
             SELECT {group}, pool_name, {provider_key_sql} AS provider_key,
                    {pool_sums}, count(*) AS x_PooledRows,
@@ -420,7 +445,11 @@ def allocated_costs_sql(
                                 AND r.BillingCurrency = pooled.BillingCurrency
                                 AND r.provider_key IS NOT DISTINCT FROM pooled.provider_key)
         )
-        SELECT * FROM direct_rows
+        SELECT * EXCLUDE (pool_name),
+               CAST(NULL AS VARCHAR) AS x_SharedPool,
+               CAST(1 AS DOUBLE) AS x_AllocationShare,
+               CAST(1 AS BIGINT) AS x_PooledRows
+        FROM ({classified_sql("src.*")}) WHERE x_AllocationRule <> 'shared_pool'
         UNION ALL BY NAME
         SELECT * EXCLUDE (pool_name, provider_key, pool_group, weight, total_weight,
                           {", ".join(f"pool_{m}" for m in SPLIT_MEASURES)}),

@@ -390,9 +390,10 @@ def _line_of(node: yaml.Node | None, location: tuple[Any, ...]) -> int | None:
     line = node.start_mark.line + 1 if node is not None else None
     for part in location:
         if isinstance(node, yaml.MappingNode):
-            match = next((v for k, v in node.value if k.value == str(part)), None)
+            # A key given twice: YAML loaders keep the last one, so point at the last one.
+            match = next((v for k, v in reversed(node.value) if k.value == str(part)), None)
             if match is None:
-                key = next((k for k, _ in node.value if k.value == str(part)), None)
+                key = next((k for k, _ in reversed(node.value) if k.value == str(part)), None)
                 return key.start_mark.line + 1 if key is not None else line
             node = match
         elif (
