@@ -211,6 +211,15 @@ class CommitmentUtilization(_Lineage):
     utilization_pct: Series[float] = pa.Field(nullable=True, ge=0, le=100)
 
 
+class CommitmentCoverage(_Lineage):
+    """mart.commitment_coverage: per day, provider, service and currency, covered usage."""
+
+    BillingCurrency: Series[str] = pa.Field(nullable=False, isin=list(ISO_CURRENCIES))
+    covered_cost: Series[float] = pa.Field(nullable=False)
+    eligible_cost: Series[float] = pa.Field(nullable=False)
+    coverage_pct: Series[float] = pa.Field(nullable=True)
+
+
 class UntaggedSpend(_Lineage):
     """mart.untagged_spend: per day, provider and currency, cost without an owner tag."""
 

@@ -211,7 +211,7 @@ def test_day_without_rows_is_an_explicit_empty_partition(loaded):
         e.materialization.metadata["dagster/row_count"].value
         for e in result.get_asset_materialization_events()
     ]
-    assert counts == [0] * 10  # four raw tables, facts, amortized, allocated, three marts
+    assert counts == [0] * 11  # four raw tables, facts, amortized, allocated, four marts
 
 
 def test_no_delivery_for_the_month_says_what_to_do(sample_pipeline):
@@ -226,7 +226,7 @@ def test_landing_without_focus_exports_gives_empty_partitions(pipeline):
     assert [
         e.materialization.metadata["dagster/row_count"].value
         for e in result.get_asset_materialization_events()
-    ] == [0] * 10  # four raw tables, facts, amortized, allocated, three marts
+    ] == [0] * 11  # four raw tables, facts, amortized, allocated, four marts
 
 
 def test_part_file_copied_under_another_name_is_caught(loaded):

@@ -4,7 +4,7 @@ import dagster as dg
 
 from finops_assets.contracts.checks import WAREHOUSE_POOL, partition_window
 from finops_assets.defs.core.assets import ALLOCATED_COSTS_TABLE, AMORTIZED_COSTS_TABLE
-from finops_assets.lib.amortization import commitment_utilization_sql
+from finops_assets.lib.amortization import commitment_coverage_sql, commitment_utilization_sql
 from finops_assets.lib.rollups import daily_cost_by_team_sql, untagged_spend_sql
 from finops_assets.metadata import add_daily_money_metadata, days_between
 from finops_assets.partitions import daily_partitions
@@ -14,6 +14,7 @@ from finops_assets.resources.warehouse import Warehouse
 DAILY_COST_BY_TEAM_TABLE = "mart.daily_cost_by_team"
 UNTAGGED_SPEND_TABLE = "mart.untagged_spend"
 COMMITMENT_UTILIZATION_TABLE = "mart.commitment_utilization"
+COMMITMENT_COVERAGE_TABLE = "mart.commitment_coverage"
 
 
 def write_mart(
@@ -140,5 +141,33 @@ def commitment_utilization(
         COMMITMENT_UTILIZATION_TABLE,
         commitment_utilization_sql(AMORTIZED_COSTS_TABLE, days),
         ("amortized_cost", "used_cost"),
+    )
+    return dg.MaterializeResult(metadata={"rows_written": dg.MetadataValue.int(rows)})
+
+
+@dg.asset(
+    key=["mart", "commitment_coverage"],
+    group_name="mart",
+    kinds={"duckdb"},
+    deps=[dg.AssetKey(["core", "amortized_costs"])],
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    pool=WAREHOUSE_POOL,
+    description=(
+        "Per day, provider, service and currency: usage a commitment covered, the eligible "
+        "usage (covered plus on-demand of services a commitment covers that day), at list "
+        "price, and coverage %."
+    ),
+)
+def commitment_coverage(
+    context: dg.AssetExecutionContext, warehouse: Warehouse
+) -> dg.MaterializeResult:
+    days = partition_window(context)
+    rows = write_mart(
+        context,
+        warehouse,
+        COMMITMENT_COVERAGE_TABLE,
+        commitment_coverage_sql(AMORTIZED_COSTS_TABLE, days),
+        ("covered_cost", "eligible_cost"),
     )
     return dg.MaterializeResult(metadata={"rows_written": dg.MetadataValue.int(rows)})

@@ -3,10 +3,16 @@
 import dagster as dg
 
 from finops_assets.contracts.checks import build_contract_check
-from finops_assets.contracts.models import CommitmentUtilization, DailyCostByTeam, UntaggedSpend
+from finops_assets.contracts.models import (
+    CommitmentCoverage,
+    CommitmentUtilization,
+    DailyCostByTeam,
+    UntaggedSpend,
+)
 from finops_assets.contracts.money import build_conservation_check
 from finops_assets.defs.core.assets import ALLOCATED_COSTS_TABLE
 from finops_assets.defs.marts.assets import (
+    COMMITMENT_COVERAGE_TABLE,
     COMMITMENT_UTILIZATION_TABLE,
     DAILY_COST_BY_TEAM_TABLE,
     UNTAGGED_SPEND_TABLE,
@@ -47,4 +53,8 @@ commitment_utilization_contract = build_contract_check(
     COMMITMENT_UTILIZATION,
     COMMITMENT_UTILIZATION_TABLE,
     daily_partitions,
+)
+COMMITMENT_COVERAGE = dg.AssetKey(["mart", "commitment_coverage"])
+commitment_coverage_contract = build_contract_check(
+    CommitmentCoverage, COMMITMENT_COVERAGE, COMMITMENT_COVERAGE_TABLE, daily_partitions
 )
