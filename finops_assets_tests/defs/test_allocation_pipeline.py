@@ -229,3 +229,36 @@ def test_worked_example_in_the_readme(tmp_path):
             "SELECT CommitmentDiscountId, used_cost, unused_cost, utilization_pct "
             "FROM mart.commitment_utilization"
         ) == [(RI, D("48.000000000000"), D("24.000000000000"), 66.6667)]
+
+
+def test_redistributed_unused_cost_lands_on_the_reservation_user(tmp_path):
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        default_rules_path().read_text()
+        + RULES
+        + "amortization: {unused_commitment_cost: redistribute}\n"
+    )
+    landing = tmp_path / "landing"
+    deliver(landing)
+    with dg.instance_for_test() as instance:
+        pipeline = Pipeline(landing, str(tmp_path / "warehouse.duckdb"), instance, str(rules))
+        result = pipeline.materialize(DAY)
+        assert result.success, failure_messages(result)
+        assert failed_checks(result) == []
+        D = Decimal
+        # The unused 24.00 moves to ri-1's only user (payments: 48 + 24 = 72), so the support
+        # weights are payments 624 : search 300 : platform 100 of 1024. 15000 cents split:
+        # 9140.625, 4394.53, 1464.84 -> floors 9140 + 4394 + 1464 = 14998, the 2 cents left go to
+        # the largest remainders (platform .84, payments .625): 91.41, 43.94, 14.65.
+        assert pipeline.query(
+            "SELECT team, sum(effective_cost) FROM mart.daily_cost_by_team GROUP BY ALL ORDER BY ALL"
+        ) == [
+            ("__untagged__", D("0E-12")),
+            ("payments", D("715.410000000000")),
+            ("platform", D("114.650000000000")),
+            ("search", D("343.940000000000")),
+        ]
+        # Utilization is measured on what was delivered, not inflated by the redistribution.
+        assert pipeline.query(
+            "SELECT used_cost, unused_cost, utilization_pct FROM mart.commitment_utilization"
+        ) == [(D("48.000000000000"), D("24.000000000000"), 66.6667)]
