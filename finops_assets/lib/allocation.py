@@ -55,6 +55,7 @@ POOL_GROUP_COLUMNS = (
     "x_AmortizationClass",
 )
 INHERITED_TAG_COLUMNS = (
+    ("x_AccountTags", "account tags"),
     ("x_InheritedTags", "provider inherited tags"),
     ("x_ProjectLabels", "project labels"),
 )
@@ -275,14 +276,62 @@ def allocated_costs_sql(
     )
     tag_flags_join = "LEFT JOIN pool_tags ON src.Tags = pool_tags.Tags" if pool_tag_flags else ""
 
-    inherited_owner_terms = [f"h_sub.{q(owner_dim)}", f"h_bill.{q(owner_dim)}"] + [
+    # Hierarchy lookups, nearest first: the account / subscription / project itself, then (GCP)
+    # the folders and organization above the project, then the billing account.
+    lookups = [
+        (
+            "hsub",
+            f"LEFT JOIN {hierarchy.replace(' AS hierarchy', ' AS hsub_h')} "
+            "ON hsub_h.node_id = src.SubAccountId",
+            "'hierarchy ' || src.SubAccountId",
+        )
+    ]
+    ancestors_cte = ""
+    if "x_ProjectAncestors" in columns:
+        # Per dimension the nearest ancestor that has it (the chain runs project -> folders ->
+        # organization), so a folder's owner and its organization's environment combine.
+        nearest = ", ".join(
+            f"arg_min(hierarchy.{q(d)}, position) FILTER (WHERE hierarchy.{q(d)} IS NOT NULL) "
+            f"AS {q(d)}"
+            for d in dims
+        )
+        ancestors_cte = f"""
+        ancestor_dims AS (
+            SELECT ancestors,
+                   arg_min(hierarchy.node_id, position)
+                       FILTER (WHERE hierarchy.{q(owner_dim)} IS NOT NULL) AS node_id,
+                   {nearest}
+            FROM (
+                SELECT ancestors, unnest(names) AS name,
+                       generate_subscripts(names, 1) AS position
+                FROM (SELECT DISTINCT x_ProjectAncestors AS ancestors,
+                             CAST(json_extract_string(x_ProjectAncestors, '$[*].resource_name')
+                                  AS VARCHAR[]) AS names
+                      FROM src WHERE x_ProjectAncestors IS NOT NULL)
+            ) AS chain
+            JOIN {hierarchy} ON hierarchy.node_id = chain.name
+            GROUP BY ancestors
+        ),"""
+        lookups.append(
+            (
+                "hanc",
+                "LEFT JOIN ancestor_dims AS hanc_h ON hanc_h.ancestors = src.x_ProjectAncestors",
+                "'hierarchy ' || hanc_h.node_id",
+            )
+        )
+    lookups.append(
+        (
+            "hbill",
+            f"LEFT JOIN {hierarchy.replace(' AS hierarchy', ' AS hbill_h')} "
+            "ON hbill_h.node_id = src.BillingAccountId",
+            "'hierarchy ' || src.BillingAccountId",
+        )
+    )
+    inherited_owner_terms = [f"{a}_h.{q(owner_dim)}" for a, _, _ in lookups] + [
         f"inh{i}_dims.{q(owner_dim)}" for i in range(len(inherited_sources))
     ]
     inherited_detail = " ".join(
-        [
-            f"WHEN h_sub.{q(owner_dim)} IS NOT NULL THEN 'hierarchy ' || src.SubAccountId",
-            f"WHEN h_bill.{q(owner_dim)} IS NOT NULL THEN 'hierarchy ' || src.BillingAccountId",
-        ]
+        [f"WHEN {a}_h.{q(owner_dim)} IS NOT NULL THEN {detail}" for a, _, detail in lookups]
         + [
             f"WHEN inh{i}_dims.{q(owner_dim)} IS NOT NULL THEN {sql_literal(label)}"
             for i, (_, label) in enumerate(inherited_sources)
@@ -302,8 +351,7 @@ def allocated_costs_sql(
         terms = [
             f"classified.{q(f'tag_{d}')}",
             f"owners.{q(d)}",
-            f"classified.{q(f'hsub_{d}')}",
-            f"classified.{q(f'hbill_{d}')}",
+            *(f"classified.{q(f'{a}_{d}')}" for a, _, _ in lookups),
         ]
         terms += [f"classified.{q(f'inh{i}_{d}')}" for i in range(len(inherited_sources))]
         return f"coalesce({', '.join(terms)}, {missing[d]}) AS {q(d)}"
@@ -366,7 +414,7 @@ def allocated_costs_sql(
         return f"""
             SELECT classified.* EXCLUDE (owner, inherited_owner, inherited_detail,
                                          {", ".join(f"{q(f'{a}_{d}')}" for a, _ in tag_joins for d in dims)},
-                                         {", ".join(f"{q(f'hsub_{d}')}, {q(f'hbill_{d}')}" for d in dims)}),
+                                         {", ".join(f"{q(f'{a}_{d}')}" for a, _, _ in lookups for d in dims)}),
                    {dimension_columns},
                    CASE x_AllocationRule
                         WHEN 'commitment_pool' THEN 'commitments pool ' || {commitment_owner}
@@ -382,7 +430,7 @@ def allocated_costs_sql(
                                ELSE inherited_owner END AS owner
                 FROM (
                     SELECT {select}, {classified_dims},
-                           {", ".join(f"h_sub.{q(d)} AS {q(f'hsub_{d}')}, h_bill.{q(d)} AS {q(f'hbill_{d}')}" for d in dims)},
+                           {", ".join(f"{a}_h.{q(d)} AS {q(f'{a}_{d}')}" for a, _, _ in lookups for d in dims)},
                            tag_dims.{q(owner_dim)} IS NOT NULL AS x_OwnerTagged,
                            CASE WHEN {pool_flag} THEN 'commitment_pool'
                                 WHEN tag_dims.{q(owner_dim)} IS NOT NULL THEN 'resource_tag'
@@ -400,21 +448,23 @@ def allocated_costs_sql(
                     FROM {amortized_table} AS src
                     {dim_joins}
                     {tag_flags_join}
-                    LEFT JOIN {hierarchy.replace(" AS hierarchy", " AS h_sub")}
-                        ON h_sub.node_id = src.SubAccountId
-                    LEFT JOIN {hierarchy.replace(" AS hierarchy", " AS h_bill")}
-                        ON h_bill.node_id = src.BillingAccountId
+                    {" ".join(join for _, join, _ in lookups)}
                     WHERE {_window(days).replace("charge_date", "src.charge_date")}
                 )
             ) AS classified
             LEFT JOIN {owners} ON owners.owner = classified.owner
         """
 
+    # The distinct tag-like values of the window: dimensions are resolved once per value.
+    distinct_columns = [c for _, c in tag_joins] + (
+        ["x_ProjectAncestors"] if "x_ProjectAncestors" in columns else []
+    )
     narrow_select = ", ".join(f"src.{q(c)}" for c in narrow_columns if c in columns)
     return f"""
-        WITH src AS (SELECT DISTINCT {", ".join(q(c) for _, c in tag_joins)}
+        WITH src AS (SELECT DISTINCT {", ".join(q(c) for c in distinct_columns)}
                      FROM {amortized_table} WHERE {_window(days)}),
         {dim_ctes},
+        {ancestors_cte}
         {tag_flags_cte}
         classified AS ({classified_sql(narrow_select)}),
         direct_rows AS (SELECT * FROM classified WHERE x_AllocationRule <> 'shared_pool'),

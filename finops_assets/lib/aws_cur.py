@@ -152,6 +152,9 @@ RAW_CUR_COLUMNS: dict[str, str] = {
     "x_ResourceTags": TEXT,
     # JSON object text of the cost categories ('{}' when none).
     "x_CostCategories": TEXT,
+    # JSON object text of the AWS account's tags (CUR 2.0 `tags` map, `accountTag/` keys, prefix
+    # removed; '{}' when none): what allocation inherits for untagged resources of the account.
+    "x_AccountTags": TEXT,
     # Which flavour the row was read from: legacy | athena | cur2.
     "x_Flavour": TEXT,
     # UTC date of line_item_usage_start_date: the partition key.
@@ -182,7 +185,7 @@ _FLAVOUR_DESCRIPTION = {
     "cur2": "CUR 2.0 Data Export (snake names with product/resource_tags map columns)",
 }
 _ACCOUNT_ID_COLUMNS = ("bill_payer_account_id", "line_item_usage_account_id")
-_MAP_COLUMNS = ("product", "resource_tags", "cost_category", "discount")
+_MAP_COLUMNS = ("product", "resource_tags", "cost_category", "discount", "tags")
 
 SPLIT_COST_OPERATIONS = ("EKSPod-EC2", "ECSTask-EC2")
 SAVINGS_PLAN_TYPES = (
@@ -637,6 +640,26 @@ def _json_from_map(map_expression: str) -> str:
     )
 
 
+def _json_from_prefixed_map(map_expression: str, prefix: str) -> str:
+    """JSON object of the non-empty entries whose key starts with ``prefix`` (removed): CUR 2.0's
+    combined ``tags`` map keys every tag by its source (``resourceTags/``, ``accountTag/``,
+    ``userAttribute/``, ``costCategory/``)."""
+    start = len(prefix) + 1
+    return (
+        "CAST(to_json(map_from_entries(list_transform(list_filter(map_entries("
+        f"{map_expression}), lambda e: starts_with(e.key, {sql_literal(prefix)}) "
+        "AND e.value IS NOT NULL AND e.value <> ''), "
+        f"lambda e: {{'key': substr(e.key, {start}), 'value': e.value}}))) AS VARCHAR)"
+    )
+
+
+def _tags_map(layout: CurLayout) -> str | None:
+    actual = layout.columns.get("tags")
+    if actual is None:
+        return None
+    return _map_as_map(actual, layout.source_types.get(actual, ""))
+
+
 def _json_column(layout: CurLayout, map_column: str, columns: Mapping[str, str]) -> str:
     parts = []
     if map_column in layout.columns:
@@ -646,6 +669,8 @@ def _json_column(layout: CurLayout, map_column: str, columns: Mapping[str, str])
         from_columns = _json_object(columns, layout.source_types)
         if from_columns is not None:
             parts.append(from_columns)
+        elif map_column == "resource_tags" and _tags_map(layout) is not None:
+            parts.append(_json_from_prefixed_map(_tags_map(layout), "resourceTags/"))
     parts.append("'{}'")
     return f"coalesce({', '.join(parts)})"
 
@@ -678,6 +703,12 @@ def cur_staging_select(source_sql: str, layout: CurLayout) -> str:
     )
     expressions.append(
         f"{_json_column(layout, 'cost_category', layout.cost_category_columns)} AS x_CostCategories"
+    )
+    account_tags = _tags_map(layout)
+    expressions.append(
+        f"coalesce({_json_from_prefixed_map(account_tags, 'accountTag/')}, '{{}}') AS x_AccountTags"
+        if account_tags is not None
+        else "'{}' AS x_AccountTags"
     )
     expressions.append(f"{sql_literal(layout.flavour)} AS x_Flavour")
     typed = ",\n            ".join(expressions)
@@ -891,7 +922,8 @@ def cur_focus_sql(raw_table: str, days: tuple[date, date], passthrough: Sequence
         SELECT {columns},
             charge_date, x_DeliveryId, x_SourceFile,{"".join(f" {q(c)}," for c in passthrough)}
             CAST(line_item_line_item_type AS VARCHAR) AS x_LineItemType,
-            CAST(unknown_type AS BOOLEAN) AS x_UnknownLineItemType
+            CAST(unknown_type AS BOOLEAN) AS x_UnknownLineItemType,
+            x_AccountTags
         FROM cur
         LEFT JOIN service_categories AS by_service_code
             ON by_service_code.code = lower(cur.product_servicecode)

@@ -31,8 +31,10 @@ COLUMNS = (
     "CommitmentDiscountId",
     "Tags",
     "x_CommitmentPool",
+    "x_AccountTags",
     "x_InheritedTags",
     "x_ProjectLabels",
+    "x_ProjectAncestors",
     "x_SourceFile",
     "x_DeliveryId",
     "x_Source",
@@ -54,6 +56,8 @@ def row(
     pool: bool = False,
     inherited: str | None = None,
     labels: str | None = None,
+    account_tags: str | None = None,
+    ancestors: str | None = None,
     resource: str | None = None,
     day: date = DAY,
 ) -> tuple:
@@ -76,8 +80,10 @@ def row(
         None,
         tags,
         pool,
+        account_tags,
         inherited,
         labels,
+        ancestors,
         "file.parquet",
         "delivery-1",
         "aws_cur" if provider == "AWS" else "gcp_billing",
@@ -410,3 +416,53 @@ def test_rules_mistakes_name_the_line_and_the_fix(extra, message):
     line = int(str(error.value).split("rules.yaml:")[1].split(":")[0])
     # the reported line is inside the appended section, not the top of the file
     assert line > BASE.count("\n") + OWNERS.count("\n")
+
+
+def test_gcp_folders_above_a_project_are_hierarchy_nodes():
+    rules = (
+        OWNERS
+        + """
+hierarchy:
+  folders/42: {owner: search}
+  organizations/7: {owner: platform, dimensions: {environment: prod}}
+  billing-01: {owner: payments}
+"""
+    )
+    chain = (
+        '[{"resource_name": "projects/p1", "display_name": "p1"}, '
+        '{"resource_name": "folders/42", "display_name": "data"}, '
+        '{"resource_name": "organizations/7", "display_name": "example.com"}]'
+    )
+    only_org = '[{"resource_name": "projects/p2"}, {"resource_name": "organizations/7"}]'
+    rows = allocate(
+        rules,
+        [
+            # the nearest ancestor with an owner wins: the folder, not the organization
+            row("4.00", provider="Google Cloud", account="p1", ancestors=chain),
+            row("6.00", provider="Google Cloud", account="p2", ancestors=only_org),
+        ],
+    )
+    # Both rows' billing account "payer" is not a node; were it one, the folders would still win.
+    assert totals(rows, "team", "x_AllocationDetail", "environment") == {
+        ("search", "hierarchy folders/42", "prod"): Decimal("4.00"),
+        ("platform", "hierarchy organizations/7", "prod"): Decimal("6.00"),
+    }
+
+
+def test_aws_account_tags_are_inherited_by_untagged_resources():
+    rules = OWNERS + 'hierarchy:\n  "222222222222": {owner: payments}\n'
+    rows = allocate(
+        rules,
+        [
+            # CUR 2.0 account tags (x_AccountTags) name the owner of an untagged resource
+            row("7.00", account_tags='{"team": "search", "env": "prod"}'),
+            # ...but the rules' hierarchy for the account comes first, and resource tags win
+            row("2.00", account="222222222222", account_tags='{"team": "search"}'),
+            row("1.00", tags='{"team": "platform"}', account_tags='{"team": "search"}'),
+        ],
+    )
+    assert totals(rows, "team", "x_AllocationDetail", "environment") == {
+        ("search", "account tags", "prod"): Decimal("7.00"),
+        ("payments", "hierarchy 222222222222", "__unknown__"): Decimal("2.00"),
+        ("platform", "tag team", "__unknown__"): Decimal("1.00"),
+    }

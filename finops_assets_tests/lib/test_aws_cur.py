@@ -44,7 +44,7 @@ if not REAL_LEGACY_CUR.exists():  # the shared folder sits beside the repository
     REAL_LEGACY_CUR = Path("/work/shared/data/real_samples/aws_legacy_cur_anonymized.csv")
 
 FOCUS_EXTRAS = ("charge_date", "x_DeliveryId", "x_SourceFile", "x_LineItemType")
-FOCUS_OUTPUT = (*FOCUS_COLUMNS, *FOCUS_EXTRAS, "x_UnknownLineItemType")
+FOCUS_OUTPUT = (*FOCUS_COLUMNS, *FOCUS_EXTRAS, "x_UnknownLineItemType", "x_AccountTags")
 D = Decimal
 
 
@@ -902,3 +902,37 @@ def test_tax_has_no_pricing_quantity_and_unit_follows_quantity(staged):
         for r, row in rows.items()
         if (row["PricingQuantity"] is None) != (row["PricingUnit"] is None)
     ] == []
+
+
+def test_cur2_combined_tags_map_splits_resource_and_account_tags(tmp_path):
+    """CUR 2.0's `tags` column keys every tag by source (resourceTags/, accountTag/,
+    userAttribute/, costCategory/): resource tags become Tags, account tags x_AccountTags (what
+    allocation inherits), the others are not resource tags."""
+    path = _write_cur2_parquet(tmp_path / "cur2-00001.parquet")
+    table = pq.read_table(path).drop_columns(["resource_tags"])
+    string_map = pa.map_(pa.string(), pa.string())
+    combined = [
+        [
+            ("resourceTags/user:Team", "payments"),
+            ("accountTag/team", "platform"),
+            ("accountTag/CostCenter", "CC-7"),
+            ("userAttribute/department", "finance"),
+            ("costCategory/Product", "checkout"),
+            ("accountTag/empty", ""),
+        ]
+        if row["line_item_resource_id"] == "r01"
+        else [("accountTag/team", "platform")]
+        for row in CUR_ROWS
+    ]
+    pq.write_table(table.append_column("tags", pa.array(combined, string_map)), path)
+    con = duckdb.connect()
+    layout = _stage(con, _parquet_reader(path))
+    assert layout.flavour == "cur2"
+    rows = {
+        resource: (json.loads(tags), json.loads(account))
+        for resource, tags, account in con.execute(
+            f"SELECT ResourceId, Tags, x_AccountTags FROM ({cur_focus_sql('raw.aws_cur', DAYS)})"
+        ).fetchall()
+    }
+    assert rows["r01"] == ({"user:Team": "payments"}, {"team": "platform", "CostCenter": "CC-7"})
+    assert rows["r02"] == ({}, {"team": "platform"})
