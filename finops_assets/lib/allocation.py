@@ -7,8 +7,9 @@ Each row takes the first rung of the fallback chain that applies (DOMAIN §7) an
    ``central`` policy stays with the commitments pool owner (``amortization.commitment_pool``).
 2. ``resource_tag``: the row's own tags name the owner (ownership dimension via the alias table).
 3. ``inherited``: the account / subscription / project hierarchy in the rules YAML (by
-   SubAccountId, then BillingAccountId, walking up ``parent`` links), then the provider's
-   inherited tags (GCP inherited tags, then GCP project labels).
+   SubAccountId, then the GCP project's folders and organization from its ancestors, nearest
+   first, then BillingAccountId; nodes inherit along ``parent`` links), then the provider's
+   inherited tags (AWS account tags, GCP inherited tags, GCP project labels).
 4. ``shared_pool``: the first ``shared_pools`` entry whose match applies. A pool's cost is summed
    per day, currency, provider, account, service and charge category and split across owners by
    ``proportional`` (each owner's direct effective cost that day, optionally per provider),
