@@ -217,3 +217,47 @@ def build_commitment_balance_check(
         )
 
     return commitments_balance
+
+
+def build_commitment_mart_conservation_check(
+    *, asset_key: dg.AssetKey, table: str, amortized_table: str, partitions_def
+) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=asset_key,
+        name="money_conserved",
+        blocking=True,
+        partitions_def=partitions_def,
+        pool=WAREHOUSE_POOL,
+        description=(
+            f"Per day and currency, to the cent: Σ amortized_cost equals Σ EffectiveCost of the "
+            f"commitment rows of {amortized_table} (a commitment id and an amortization class)."
+        ),
+    )
+    def commitment_mart_conserved(
+        context: dg.AssetCheckExecutionContext, warehouse: Warehouse
+    ) -> dg.AssetCheckResult:
+        days = partition_window(context)
+        frame = warehouse.query(
+            f"""
+            WITH source AS (
+                SELECT charge_date, BillingCurrency, sum(EffectiveCost) AS expected
+                FROM {amortized_table}
+                WHERE {_window(days)} AND CommitmentDiscountId IS NOT NULL
+                  AND x_AmortizationClass IS NOT NULL
+                GROUP BY ALL
+            ), mart AS (
+                SELECT charge_date, BillingCurrency, sum(amortized_cost) AS actual
+                FROM {table} WHERE {_window(days)} GROUP BY ALL
+            )
+            SELECT coalesce(source.charge_date, mart.charge_date) AS charge_date,
+                   coalesce(source.BillingCurrency, mart.BillingCurrency) AS currency,
+                   coalesce(expected, 0) AS expected, coalesce(actual, 0) AS actual
+            FROM source FULL OUTER JOIN mart
+              ON source.charge_date = mart.charge_date
+             AND source.BillingCurrency = mart.BillingCurrency
+            """
+        ).to_pandas()
+        bad = frame[(frame["expected"] - frame["actual"]).abs() >= CENT]
+        return _result(bad, "(day, currency) totals differ", len(frame))
+
+    return commitment_mart_conserved

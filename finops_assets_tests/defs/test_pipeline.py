@@ -18,9 +18,9 @@ REAL_FOCUS = (
     / "real_samples"
     / "focus_1_0_sample_anonymized.csv"
 )
-# contracts on 11 tables, 5 conservation checks, duplicate charges, 4 reconciliations (one per
+# contracts on 11 tables, 6 conservation checks, duplicate charges, 4 reconciliations (one per
 # source), the spread schedules and the commitment balance
-ALL_CHECKS = 23
+ALL_CHECKS = 24
 
 
 def newest_delivery_dirs(landing: Path) -> list[Path]:

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from finops_assets.contracts.amortization import build_commitment_mart_conservation_check
 from finops_assets.contracts.checks import build_contract_check
 from finops_assets.contracts.models import (
     CommitmentCoverage,
@@ -10,7 +11,7 @@ from finops_assets.contracts.models import (
     UntaggedSpend,
 )
 from finops_assets.contracts.money import build_conservation_check
-from finops_assets.defs.core.assets import ALLOCATED_COSTS_TABLE
+from finops_assets.defs.core.assets import ALLOCATED_COSTS_TABLE, AMORTIZED_COSTS_TABLE
 from finops_assets.defs.marts.assets import (
     COMMITMENT_COVERAGE_TABLE,
     COMMITMENT_UTILIZATION_TABLE,
@@ -57,4 +58,10 @@ commitment_utilization_contract = build_contract_check(
 COMMITMENT_COVERAGE = dg.AssetKey(["mart", "commitment_coverage"])
 commitment_coverage_contract = build_contract_check(
     CommitmentCoverage, COMMITMENT_COVERAGE, COMMITMENT_COVERAGE_TABLE, daily_partitions
+)
+commitment_utilization_conserved = build_commitment_mart_conservation_check(
+    asset_key=COMMITMENT_UTILIZATION,
+    table=COMMITMENT_UTILIZATION_TABLE,
+    amortized_table=AMORTIZED_COSTS_TABLE,
+    partitions_def=daily_partitions,
 )
