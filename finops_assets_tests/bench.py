@@ -300,7 +300,9 @@ def report(size: SizeResult) -> str:
     # The floor projects and rolls up; it does not amortize or allocate, so the like-for-like
     # ratio leaves those stages (and the commitment mart) out.
     extra = size.amortize_allocate.seconds + sum(
-        s.seconds for s in size.stages if s.name == "mart/commitment_utilization"
+        s.seconds
+        for s in size.stages
+        if s.name in ("mart/commitment_utilization", "mart/commitment_coverage")
     )
     lines.append(
         f"chain / floor = {ratio:.2f}x; without amortization, allocation and the commitment "

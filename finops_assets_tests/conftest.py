@@ -115,7 +115,9 @@ def sample_exports(tmp_path_factory) -> tuple[Path, object]:
 def pipeline(tmp_path) -> Pipeline:
     landing = tmp_path / "landing"
     landing.mkdir()
-    with dg.instance_for_test() as instance:
+    # An in-memory instance: these tests read the run's events and the warehouse, not a
+    # persisted event log, and SQLite writes of per-day metadata dominated their run time.
+    with dg.DagsterInstance.ephemeral() as instance:
         yield Pipeline(
             landing=landing, warehouse=str(tmp_path / "warehouse.duckdb"), instance=instance
         )

@@ -11,7 +11,11 @@ def test_bench_runs_and_reports(tmp_path, capsys):
     (result,) = json.loads(out.read_text())
     assert result["rows"] == 3000
     assert sorted(s["name"] for s in result["stages"]) == [
+        "core/allocated_costs",
+        "core/amortized_costs",
         "core/cost_facts",
+        "mart/commitment_coverage",
+        "mart/commitment_utilization",
         "mart/daily_cost_by_team",
         "mart/untagged_spend",
         "raw/aws_cur",
@@ -20,6 +24,9 @@ def test_bench_runs_and_reports(tmp_path, capsys):
         "raw/gcp_billing",
     ]
     assert result["chain_seconds"] > 0 and result["floor_seconds"] > 0
+    assert result["amortization_allocation_seconds"] > 0
+    # the bench rules put rows on every rung the generated day can reach
+    assert {"resource_tag", "inherited", "shared_pool"} <= set(result["allocation_rules"])
     assert 0 < result["chain_peak_rss"] < 4 * 2**30
     assert "chain / floor" in capsys.readouterr().out
 

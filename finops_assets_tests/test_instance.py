@@ -27,8 +27,12 @@ ASSETS = [
     ["raw", "azure_cost"],
     ["raw", "gcp_billing"],
     ["core", "cost_facts"],
+    ["core", "amortized_costs"],
+    ["core", "allocated_costs"],
     ["mart", "daily_cost_by_team"],
     ["mart", "untagged_spend"],
+    ["mart", "commitment_utilization"],
+    ["mart", "commitment_coverage"],
 ]
 
 
@@ -186,6 +190,15 @@ def test_dagster_dev_serves_the_graph_and_runs_a_ui_backfill(dagster_dev):
         "reconciles_with_focus",
         "reconciles_with_gcp_billing",
     ]
+    assert [d["path"] for d in graph[("core", "allocated_costs")]["dependencyKeys"]] == [
+        ["core", "amortized_costs"]
+    ]
+    assert [d["path"] for d in graph[("mart", "daily_cost_by_team")]["dependencyKeys"]] == [
+        ["core", "allocated_costs"]
+    ]
+    assert sorted(
+        c["name"] for c in graph[("core", "amortized_costs")]["assetChecksOrError"]["checks"]
+    ) == ["commitments_balance", "contract", "money_conserved", "spread_schedules_exact"]
 
     launched = graphql(
         port,

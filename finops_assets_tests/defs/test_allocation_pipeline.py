@@ -193,7 +193,7 @@ def test_worked_example_in_the_readme(tmp_path):
     rules.write_text(default_rules_path().read_text() + RULES)
     landing = tmp_path / "landing"
     deliver(landing)
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         pipeline = Pipeline(landing, str(tmp_path / "warehouse.duckdb"), instance, str(rules))
         result = pipeline.materialize(DAY)
         assert result.success, failure_messages(result)
@@ -240,7 +240,7 @@ def test_redistributed_unused_cost_lands_on_the_reservation_user(tmp_path):
     )
     landing = tmp_path / "landing"
     deliver(landing)
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         pipeline = Pipeline(landing, str(tmp_path / "warehouse.duckdb"), instance, str(rules))
         result = pipeline.materialize(DAY)
         assert result.success, failure_messages(result)
