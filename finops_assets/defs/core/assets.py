@@ -154,8 +154,7 @@ def amortized_costs(
         AMORTIZED_COSTS_TABLE,
         days,
         {
-            "platform_spread_rows": "x_AmortizedBy = 'platform' "
-            "AND x_AmortizationClass = 'Amortized Charge'",
+            "platform_spread_rows": "x_AmortizedFromDate IS NOT NULL",
             "unused_commitment_rows": "CommitmentDiscountStatus = 'Unused'",
         },
     )
