@@ -17,6 +17,21 @@ def _window(days: tuple[date, date]) -> str:
     return f"charge_date BETWEEN DATE '{days[0].isoformat()}' AND DATE '{days[1].isoformat()}'"
 
 
+def day_currency_comparison_sql(expected_sql: str, actual_sql: str) -> str:
+    """Two (charge_date, currency, amount) queries side by side; a day or currency only one of
+    them has counts as 0 on the other side."""
+    return f"""
+        WITH expected(charge_date, currency, amount) AS ({expected_sql}),
+             actual(charge_date, currency, amount) AS ({actual_sql})
+        SELECT coalesce(e.charge_date, a.charge_date) AS charge_date,
+               coalesce(e.currency, a.currency) AS currency,
+               coalesce(e.amount, 0) AS expected, coalesce(a.amount, 0) AS actual
+        FROM expected AS e FULL OUTER JOIN actual AS a
+          ON e.charge_date = a.charge_date AND e.currency = a.currency
+        ORDER BY ALL
+    """
+
+
 def amortization_balance_sql(facts_table: str, table: str, days: tuple[date, date]) -> str:
     """Per day and currency: what came in from the facts, what amortization moved (purchases the
     platform spreads give up their effective cost, spread rows bring it back day by day), and
@@ -56,6 +71,38 @@ def amortization_balance_sql(facts_table: str, table: str, days: tuple[date, dat
     """
 
 
+def amortization_balance(
+    warehouse: Warehouse, facts_table: str, table: str, days: tuple[date, date]
+) -> pd.DataFrame:
+    return warehouse.query(amortization_balance_sql(facts_table, table, days)).to_pandas()
+
+
+def unbalanced(frame: pd.DataFrame) -> pd.DataFrame:
+    """The (day, currency) rows of ``amortization_balance`` that break conservation by a cent."""
+    return frame[
+        ((frame["facts_billed"] - frame["amortized_billed"]).abs() >= CENT)
+        | ((frame["facts_effective"] - frame["carried_effective"]).abs() >= CENT)
+        | ((frame["expected_effective"] - frame["amortized_effective"]).abs() >= CENT)
+    ]
+
+
+def commitment_mart_balance(
+    warehouse: Warehouse, table: str, amortized_table: str, days: tuple[date, date]
+) -> pd.DataFrame:
+    """Per day and currency: Σ EffectiveCost of the commitment rows vs the mart's amortized_cost."""
+    return warehouse.query(
+        day_currency_comparison_sql(
+            f"""SELECT charge_date, BillingCurrency, sum(EffectiveCost)
+                FROM {amortized_table}
+                WHERE {_window(days)} AND CommitmentDiscountId IS NOT NULL
+                  AND x_AmortizationClass IS NOT NULL
+                GROUP BY ALL""",
+            f"""SELECT charge_date, BillingCurrency, sum(amortized_cost)
+                FROM {table} WHERE {_window(days)} GROUP BY ALL""",
+        )
+    ).to_pandas()
+
+
 def _result(mismatches: pd.DataFrame, what: str, checked: int, **extra) -> dg.AssetCheckResult:
     metadata = {
         "mismatches": dg.MetadataValue.int(len(mismatches)),
@@ -91,14 +138,8 @@ def build_amortization_conservation_check(
     def amortization_conserved(
         context: dg.AssetCheckExecutionContext, warehouse: Warehouse
     ) -> dg.AssetCheckResult:
-        days = partition_window(context)
-        frame = warehouse.query(amortization_balance_sql(facts_table, table, days)).to_pandas()
-        bad = frame[
-            ((frame["facts_billed"] - frame["amortized_billed"]).abs() >= CENT)
-            | ((frame["facts_effective"] - frame["carried_effective"]).abs() >= CENT)
-            | ((frame["expected_effective"] - frame["amortized_effective"]).abs() >= CENT)
-        ]
-        return _result(bad, "(day, currency) totals do not balance", len(frame))
+        frame = amortization_balance(warehouse, facts_table, table, partition_window(context))
+        return _result(unbalanced(frame), "(day, currency) totals do not balance", len(frame))
 
     return amortization_conserved
 
@@ -150,25 +191,18 @@ def build_spread_schedule_check(
             | (per_purchase["worst_day_deviation"] >= 0.01)
         ]
         written = warehouse.query(
-            f"""
-            WITH schedule AS (
-                SELECT spread_date AS charge_date, BillingCurrency, sum(amount) AS scheduled
-                FROM ({schedule})
-                WHERE spread_date BETWEEN DATE '{days[0].isoformat()}' AND DATE '{days[1].isoformat()}'
-                GROUP BY ALL
-            ), written AS (
-                SELECT charge_date, BillingCurrency, sum(EffectiveCost) AS written
-                FROM {table} WHERE {_window(days)} AND x_AmortizedFromDate IS NOT NULL
-                GROUP BY ALL
+            day_currency_comparison_sql(
+                f"""SELECT spread_date AS charge_date, BillingCurrency, sum(amount)
+                    FROM ({schedule})
+                    WHERE spread_date BETWEEN DATE '{days[0].isoformat()}'
+                                          AND DATE '{days[1].isoformat()}'
+                    GROUP BY ALL""",
+                f"""SELECT charge_date, BillingCurrency, sum(EffectiveCost)
+                    FROM {table} WHERE {_window(days)} AND x_AmortizedFromDate IS NOT NULL
+                    GROUP BY ALL""",
             )
-            SELECT coalesce(s.charge_date, w.charge_date) AS charge_date,
-                   coalesce(s.BillingCurrency, w.BillingCurrency) AS currency,
-                   coalesce(scheduled, 0) AS scheduled, coalesce(written, 0) AS written
-            FROM schedule AS s FULL OUTER JOIN written AS w
-              ON s.charge_date = w.charge_date AND s.BillingCurrency = w.BillingCurrency
-            """
         ).to_pandas()
-        bad_days = written[(written["scheduled"] - written["written"]).abs() >= CENT]
+        bad_days = written[(written["expected"] - written["actual"]).abs() >= CENT]
         mismatches = pd.concat(
             [bad.assign(problem="schedule"), bad_days.assign(problem="written rows")]
         )
@@ -236,27 +270,9 @@ def build_commitment_mart_conservation_check(
     def commitment_mart_conserved(
         context: dg.AssetCheckExecutionContext, warehouse: Warehouse
     ) -> dg.AssetCheckResult:
-        days = partition_window(context)
-        frame = warehouse.query(
-            f"""
-            WITH source AS (
-                SELECT charge_date, BillingCurrency, sum(EffectiveCost) AS expected
-                FROM {amortized_table}
-                WHERE {_window(days)} AND CommitmentDiscountId IS NOT NULL
-                  AND x_AmortizationClass IS NOT NULL
-                GROUP BY ALL
-            ), mart AS (
-                SELECT charge_date, BillingCurrency, sum(amortized_cost) AS actual
-                FROM {table} WHERE {_window(days)} GROUP BY ALL
-            )
-            SELECT coalesce(source.charge_date, mart.charge_date) AS charge_date,
-                   coalesce(source.BillingCurrency, mart.BillingCurrency) AS currency,
-                   coalesce(expected, 0) AS expected, coalesce(actual, 0) AS actual
-            FROM source FULL OUTER JOIN mart
-              ON source.charge_date = mart.charge_date
-             AND source.BillingCurrency = mart.BillingCurrency
-            """
-        ).to_pandas()
+        frame = commitment_mart_balance(
+            warehouse, table, amortized_table, partition_window(context)
+        )
         bad = frame[(frame["expected"] - frame["actual"]).abs() >= CENT]
         return _result(bad, "(day, currency) totals differ", len(frame))
 

@@ -4,12 +4,21 @@ the central pool, and a purchase a source did not amortize spread per day."""
 
 import csv
 import json
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 
+from finops_assets.contracts.amortization import (
+    amortization_balance,
+    commitment_mart_balance,
+    unbalanced,
+)
 from finops_assets.lib.rules import default_rules_path
+from finops_assets.lib.totals import compare_totals
+from finops_assets.resources.warehouse import Warehouse
 from finops_assets_tests.conftest import Pipeline, failed_checks, failure_messages
 
 RULES = """
@@ -262,3 +271,48 @@ def test_redistributed_unused_cost_lands_on_the_reservation_user(tmp_path):
         assert pipeline.query(
             "SELECT used_cost, unused_cost, utilization_pct FROM mart.commitment_utilization"
         ) == [(D("48.000000000000"), D("24.000000000000"), 66.6667)]
+
+
+def test_conservation_checks_catch_a_cent_that_moved(tmp_path):
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(default_rules_path().read_text() + RULES)
+    landing = tmp_path / "landing"
+    deliver(landing)
+    with dg.DagsterInstance.ephemeral() as instance:
+        pipeline = Pipeline(landing, str(tmp_path / "warehouse.duckdb"), instance, str(rules))
+        assert pipeline.materialize(DAY).success
+        # One cent appears on the unused reservation row after amortization and allocation ran.
+        with duckdb.connect(pipeline.warehouse) as con:
+            con.execute(
+                "UPDATE core.amortized_costs SET EffectiveCost = EffectiveCost + 0.01 "
+                "WHERE CommitmentDiscountStatus = 'Unused'"
+            )
+            con.execute(
+                "UPDATE core.allocated_costs SET BilledCost = BilledCost - 0.01 "
+                "WHERE x_AllocationRule = 'shared_pool' AND team = 'search'"
+            )
+        # The checks' own evaluation over the tampered warehouse (a checks-only Dagster job over
+        # partitioned checks is not possible without their assets, which would rewrite the data).
+        warehouse = Warehouse(database=pipeline.warehouse)
+        days = (date.fromisoformat(DAY), date.fromisoformat(DAY))
+        broken = unbalanced(
+            amortization_balance(warehouse, "core.cost_facts", "core.amortized_costs", days)
+        )
+        assert broken[["currency", "expected_effective", "amortized_effective"]].astype(
+            str
+        ).values.tolist() == [["USD", "1174.000000000000", "1174.010000000000"]]
+        mart = commitment_mart_balance(
+            warehouse, "mart.commitment_utilization", "core.amortized_costs", days
+        )
+        # ri-1's rows carry 48.00 used + 24.00 unused (+ 0.01 tampered); the mart still says 72.00
+        assert mart[["expected", "actual"]].astype(str).values.tolist() == [
+            ["72.010000000000", "72.000000000000"]
+        ]
+        allocated = compare_totals(
+            warehouse.partition_totals("core.amortized_costs", days),
+            warehouse.partition_totals("core.allocated_costs", days),
+        )
+        assert [(m["measure"], m["difference"]) for m in allocated] == [
+            ("billed", "-0.010000000000"),
+            ("effective", "-0.010000000000"),
+        ]
