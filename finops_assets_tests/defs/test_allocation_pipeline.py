@@ -238,6 +238,17 @@ def test_worked_example_in_the_readme(tmp_path):
             "SELECT CommitmentDiscountId, used_cost, unused_cost, utilization_pct "
             "FROM mart.commitment_utilization"
         ) == [(RI, D("48.000000000000"), D("24.000000000000"), 66.6667)]
+        # The rules in effect are shown next to the asset in the UI (materialization metadata).
+        (allocated,) = [
+            e.materialization.metadata
+            for e in result.get_asset_materialization_events()
+            if e.materialization.asset_key == dg.AssetKey(["core", "allocated_costs"])
+        ]
+        assert allocated["shared_pools"].value == [
+            {"name": "support", "match": {"ServiceName": ["AWS Support (Business)"]}}
+        ]
+        assert allocated["hierarchy"].value == {"333333333333": {"owner": "platform"}}
+        assert allocated["rows_shared_pool"].value == 3
 
 
 def test_redistributed_unused_cost_lands_on_the_reservation_user(tmp_path):
