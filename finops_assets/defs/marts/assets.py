@@ -117,57 +117,52 @@ def untagged_spend(
     return dg.MaterializeResult(metadata={"rows_written": dg.MetadataValue.int(rows)})
 
 
-@dg.asset(
-    key=["mart", "commitment_utilization"],
-    group_name="mart",
-    kinds={"duckdb"},
-    deps=[dg.AssetKey(["core", "amortized_costs"])],
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    pool=WAREHOUSE_POOL,
-    description=(
-        "Per commitment (reservation, savings plan, committed use) and day: amortized cost, "
-        "used and unused cost and utilization %. Utilization is empty where the provider does "
-        "not say what was used (purchases the platform spreads)."
-    ),
-)
-def commitment_utilization(
-    context: dg.AssetExecutionContext, warehouse: Warehouse
-) -> dg.MaterializeResult:
-    days = partition_window(context)
-    rows = write_mart(
-        context,
-        warehouse,
-        COMMITMENT_UTILIZATION_TABLE,
-        commitment_utilization_sql(AMORTIZED_COSTS_TABLE, days),
-        ("amortized_cost", "used_cost"),
+def build_commitment_mart(
+    name: str,
+    table: str,
+    select_sql,
+    money_columns: tuple[str, str],
+    description: str,
+) -> dg.AssetsDefinition:
+    """A daily mart over core.amortized_costs: one SQL builder, its per-day money metadata."""
+
+    @dg.asset(
+        key=["mart", name],
+        group_name="mart",
+        kinds={"duckdb"},
+        deps=[dg.AssetKey(["core", "amortized_costs"])],
+        partitions_def=daily_partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        pool=WAREHOUSE_POOL,
+        description=description,
     )
-    return dg.MaterializeResult(metadata={"rows_written": dg.MetadataValue.int(rows)})
+    def commitment_mart(
+        context: dg.AssetExecutionContext, warehouse: Warehouse
+    ) -> dg.MaterializeResult:
+        days = partition_window(context)
+        rows = write_mart(
+            context, warehouse, table, select_sql(AMORTIZED_COSTS_TABLE, days), money_columns
+        )
+        return dg.MaterializeResult(metadata={"rows_written": dg.MetadataValue.int(rows)})
+
+    return commitment_mart
 
 
-@dg.asset(
-    key=["mart", "commitment_coverage"],
-    group_name="mart",
-    kinds={"duckdb"},
-    deps=[dg.AssetKey(["core", "amortized_costs"])],
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    pool=WAREHOUSE_POOL,
-    description=(
-        "Per day, provider, service and currency: usage a commitment covered, the eligible "
-        "usage (covered plus on-demand of services a commitment covers that day), at list "
-        "price, and coverage %."
-    ),
+commitment_utilization = build_commitment_mart(
+    "commitment_utilization",
+    COMMITMENT_UTILIZATION_TABLE,
+    commitment_utilization_sql,
+    ("amortized_cost", "used_cost"),
+    "Per commitment (reservation, savings plan, committed use) and day: amortized cost, used "
+    "and unused cost and utilization %. Utilization is empty where the provider does not say "
+    "what was used (purchases the platform spreads).",
 )
-def commitment_coverage(
-    context: dg.AssetExecutionContext, warehouse: Warehouse
-) -> dg.MaterializeResult:
-    days = partition_window(context)
-    rows = write_mart(
-        context,
-        warehouse,
-        COMMITMENT_COVERAGE_TABLE,
-        commitment_coverage_sql(AMORTIZED_COSTS_TABLE, days),
-        ("covered_cost", "eligible_cost"),
-    )
-    return dg.MaterializeResult(metadata={"rows_written": dg.MetadataValue.int(rows)})
+commitment_coverage = build_commitment_mart(
+    "commitment_coverage",
+    COMMITMENT_COVERAGE_TABLE,
+    commitment_coverage_sql,
+    ("covered_cost", "eligible_cost"),
+    "Per day, provider, service and currency: usage a commitment covered, the eligible usage "
+    "(covered plus on-demand of services a commitment covers that day), at list price, and "
+    "coverage %.",
+)
