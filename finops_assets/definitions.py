@@ -19,7 +19,7 @@ from finops_assets.settings import Settings
 def default_resources(settings: Settings) -> dict[str, Any]:
     rules = load_rules(settings.config_path)  # fail fast on a broken rules file
     return {
-        "landing": landing_zone_from_url(settings.landing_url),
+        "landing": landing_zone_from_url(settings.landing_url, dict(settings.landing_routes)),
         "warehouse": Warehouse(
             database=str(Path(settings.warehouse).absolute()),
             connection_config={

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -11,9 +12,61 @@ DEFAULT_LANDING_URL = "data/landing"
 DEFAULT_WAREHOUSE = "data/warehouse.duckdb"
 DEFAULT_START_DATE = "2025-01-01"
 
+# The top-level folders of a landing zone, one per export family (DESIGN §3).
+LANDING_ROOTS = ("aws-cur", "aws-data-exports", "azure", "gcp", "focus")
+# FINOPS_LANDING_URL_AWS_CUR, ... : one landing zone per root, for teams that keep AWS exports in
+# S3 and GCP exports in GCS. Each URL contains the `<root>/` folder, like FINOPS_LANDING_URL.
+LANDING_ROUTE_ENV_VARS = {
+    root: "FINOPS_LANDING_URL_" + root.upper().replace("-", "_") for root in LANDING_ROOTS
+}
+
+LANDING_URL_FORMS = (
+    "a folder path (e.g. data/landing), s3://bucket[/prefix] or gs://bucket[/prefix]"
+)
+_S3_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_GCS_BUCKET = re.compile(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]")
+
 
 class SettingsError(ValueError):
     pass
+
+
+@dataclass(frozen=True)
+class LandingLocation:
+    """A parsed landing URL: ``scheme`` is "file", "s3" or "gs"; ``path`` is the folder for
+    "file" and the bucket prefix (no leading or trailing '/') otherwise."""
+
+    scheme: str
+    bucket: str
+    path: str
+
+
+def parse_landing_url(url: str, env_var: str = "FINOPS_LANDING_URL") -> LandingLocation:
+    """Split a landing URL, or say which variable is wrong and which forms are accepted."""
+
+    def problem(reason: str) -> SettingsError:
+        return SettingsError(f"{env_var}={url!r}: {reason}; use {LANDING_URL_FORMS}")
+
+    if not url or not url.strip():
+        raise problem("empty")
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        if re.match(r"(?i)(s3|gs|gcs):", url):
+            raise problem("malformed bucket URL")
+        return LandingLocation("file", "", url)
+    if scheme not in ("s3", "gs"):
+        raise problem(f"{scheme}:// is not supported")
+    bucket, _, prefix = rest.partition("/")
+    pattern = _S3_BUCKET if scheme == "s3" else _GCS_BUCKET
+    if not pattern.fullmatch(bucket):
+        raise problem(
+            f"{bucket!r} is not a valid bucket name (3-63 lowercase letters, digits, '-' or '.')"
+        )
+    prefix = prefix.strip("/")
+    parts = prefix.split("/") if prefix else []
+    if any(p in ("", ".", "..") for p in parts) or re.search(r"[\\?#\x00]", prefix):
+        raise problem(f"prefix {prefix!r} must be plain '/'-separated folder names")
+    return LandingLocation(scheme, bucket, prefix)
 
 
 @dataclass(frozen=True)
@@ -22,6 +75,9 @@ class Settings:
     warehouse: str = DEFAULT_WAREHOUSE
     start_date: str = DEFAULT_START_DATE
     config_path: str | None = None
+    # (root, url) pairs from FINOPS_LANDING_URL_<ROOT>: these roots are read from their own
+    # landing zone instead of landing_url.
+    landing_routes: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -31,6 +87,9 @@ class Settings:
             warehouse=env.get("FINOPS_WAREHOUSE") or DEFAULT_WAREHOUSE,
             start_date=env.get("FINOPS_START_DATE") or DEFAULT_START_DATE,
             config_path=env.get("FINOPS_CONFIG") or None,
+            landing_routes=tuple(
+                (root, env[var]) for root, var in LANDING_ROUTE_ENV_VARS.items() if env.get(var)
+            ),
         )
         try:
             date.fromisoformat(settings.start_date)
@@ -43,4 +102,7 @@ class Settings:
                 f"FINOPS_WAREHOUSE={settings.warehouse!r}: the embedded warehouse is a local DuckDB "
                 "file path (e.g. data/warehouse.duckdb)"
             )
+        parse_landing_url(settings.landing_url)
+        for root, url in settings.landing_routes:
+            parse_landing_url(url, LANDING_ROUTE_ENV_VARS[root])
         return settings

@@ -250,6 +250,40 @@ def validate_loaded_rows(
         )
 
 
+COMPLETION_STATUS_COLUMN = "x_DatasetCompletionStatus"
+
+
+def refuse_incomplete_days(
+    con: duckdb.DuckDBPyConnection, table: str, days: tuple[date, date], describe: dict[str, str]
+) -> None:
+    """A producer that marks rows ``x_DatasetCompletionStatus = Incomplete`` says the day is not
+    final yet: loading it would publish partial cost. Raises (inside the write transaction, so the
+    previous data stays) naming the days and files; the delivery sensor never requests them."""
+    columns = con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = ? "
+        "AND table_name = ? AND lower(column_name) = lower(?)",
+        [*table.split("."), COMPLETION_STATUS_COLUMN],
+    ).fetchall()
+    if not columns:
+        return
+    status = q(columns[0][0])
+    rows = con.execute(
+        f"SELECT charge_date, x_SourceFile, count(*) FROM {table} "
+        f"WHERE charge_date BETWEEN ? AND ? "
+        f"AND lower(trim(CAST({status} AS VARCHAR))) = 'incomplete' GROUP BY 1, 2 ORDER BY 1, 2",
+        [days[0], days[1]],
+    ).fetchall()
+    if rows:
+        listed = "; ".join(
+            f"{day} in {describe.get(key, key)} ({count} row(s))" for day, key, count in rows[:5]
+        )
+        raise DeliveryError(
+            f"{COMPLETION_STATUS_COLUMN} marks these days Incomplete: {listed}. They are loaded "
+            "once the producer delivers them as Complete; request only the complete days, or "
+            f"wait. Nothing was written for {days[0]}..{days[1]}."
+        )
+
+
 def diagnose_by_file(
     con: duckdb.DuckDBPyConnection, per_file_sql: dict[str, str], describe: dict[str, str]
 ) -> DeliveryError | None:

@@ -14,6 +14,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from finops_assets.lib.alerts import AlertsConfig
+
 UNTAGGED = "__untagged__"
 UNKNOWN = "__unknown__"
 
@@ -181,6 +183,32 @@ class SharedPool(_Strict):
     metric_match: PoolMatch | None = None
 
 
+FRESHNESS_SOURCES = ("aws_cur", "azure_cost", "gcp_billing", "focus")
+
+
+class DeliveryRules(_Strict):
+    """How the delivery sensors decide a delivery is complete."""
+
+    # GCP has no manifest: a usage day is loaded once its max(export_time) has not moved for
+    # this long (as seen by the sensor).
+    gcp_settle_minutes: float = Field(default=60, ge=0)
+
+
+class SourceFreshness(_Strict):
+    """A source's delivery deadline: day D must be loaded sla_hours after D ends (UTC)."""
+
+    sla_hours: float = Field(gt=0, le=24 * 31)
+
+
+def _default_freshness() -> dict[str, SourceFreshness]:
+    return {
+        "aws_cur": SourceFreshness(sla_hours=48),
+        "azure_cost": SourceFreshness(sla_hours=24),
+        "gcp_billing": SourceFreshness(sla_hours=24),
+        "focus": SourceFreshness(sla_hours=24),
+    }
+
+
 class Rules(_Strict):
     dimensions: dict[str, Dimension]
     ownership_dimension: str = "team"
@@ -190,6 +218,8 @@ class Rules(_Strict):
     warehouse: WarehouseSettings = WarehouseSettings()
     gcp: GcpRules = GcpRules()
     amortization: AmortizationRules = AmortizationRules()
+    # Where failed checks and failed runs are sent (webhooks, email); see lib/alerts.py.
+    alerts: AlertsConfig = AlertsConfig()
     # Owners by ownership-dimension value (e.g. team name) with the dimensions they imply.
     owners: dict[str, Owner] = Field(default_factory=dict)
     # Account / subscription / project ids (and folders above them) -> owner and dimensions.
@@ -197,6 +227,9 @@ class Rules(_Strict):
     shared_pools: tuple[SharedPool, ...] = ()
     # Owner of cost nothing else assigns; null keeps it visible as the missing sentinel.
     default_pool: str | None = None
+    deliveries: DeliveryRules = DeliveryRules()
+    # Per raw source (aws_cur, azure_cost, gcp_billing, focus): delivery SLA for freshness.
+    freshness: dict[str, SourceFreshness] = Field(default_factory=_default_freshness)
 
     @model_validator(mode="after")
     def _check(self) -> Rules:
@@ -206,6 +239,12 @@ class Rules(_Strict):
             raise ValueError(
                 f"dimensions must define {', '.join(missing)} (the marts report them); "
                 "add them with at least one alias each"
+            )
+        unknown = sorted(set(self.freshness) - set(FRESHNESS_SOURCES))
+        if unknown:
+            raise ValueError(
+                f"freshness: unknown source(s) {', '.join(unknown)}; use "
+                f"{', '.join(FRESHNESS_SOURCES)}"
             )
         for name in self.dimensions:
             if not name.isidentifier() or name != name.lower():

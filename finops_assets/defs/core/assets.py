@@ -3,6 +3,7 @@
 import dagster as dg
 import duckdb
 
+from finops_assets.automation import RESTATED_DAYS_PROPAGATE
 from finops_assets.contracts.checks import WAREHOUSE_POOL, partition_window
 from finops_assets.lib.allocation import ALLOCATION_RULES, allocated_costs_sql
 from finops_assets.lib.amortization import amortized_costs_sql
@@ -47,6 +48,7 @@ def unknown_line_items_by_day(warehouse: Warehouse, days) -> dict:
     ],
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
+    automation_condition=RESTATED_DAYS_PROPAGATE,
     pool=WAREHOUSE_POOL,
     description=(
         "Every charge of the day in FOCUS 1.2 columns (BilledCost, EffectiveCost, ...) from every "
@@ -131,6 +133,7 @@ def per_day_counts(warehouse: Warehouse, table: str, days, conditions: dict[str,
     deps=[dg.AssetKey(["core", "cost_facts"])],
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
+    automation_condition=RESTATED_DAYS_PROPAGATE,
     pool=WAREHOUSE_POOL,
     description=(
         "Every charge of the day with commitment purchases spread the way accountants expect: "
@@ -198,6 +201,7 @@ def allocation_rules_metadata(rules) -> dict:
     deps=[dg.AssetKey(["core", "amortized_costs"])],
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
+    automation_condition=RESTATED_DAYS_PROPAGATE,
     pool=WAREHOUSE_POOL,
     description=(
         "Every amortized cost on an owner (department, team, environment, cost center) by the "

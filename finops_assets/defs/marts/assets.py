@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from finops_assets.automation import RESTATED_DAYS_PROPAGATE
 from finops_assets.contracts.checks import WAREHOUSE_POOL, partition_window
 from finops_assets.defs.core.assets import ALLOCATED_COSTS_TABLE, AMORTIZED_COSTS_TABLE
 from finops_assets.lib.amortization import commitment_coverage_sql, commitment_utilization_sql
@@ -62,6 +63,7 @@ def untagged_share_by_day(warehouse: Warehouse, days) -> dict:
     deps=[dg.AssetKey(["core", "allocated_costs"])],
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
+    automation_condition=RESTATED_DAYS_PROPAGATE,
     pool=WAREHOUSE_POOL,
     description=(
         "Billed and effective cost per day, provider, currency, department, team, environment, "
@@ -96,6 +98,7 @@ def daily_cost_by_team(
     deps=[dg.AssetKey(["core", "allocated_costs"])],
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
+    automation_condition=RESTATED_DAYS_PROPAGATE,
     pool=WAREHOUSE_POOL,
     description=(
         "Per day, provider and currency: cost with no owner tag, the total, and the untagged "
@@ -133,6 +136,7 @@ def build_commitment_mart(
         deps=[dg.AssetKey(["core", "amortized_costs"])],
         partitions_def=daily_partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
+        automation_condition=RESTATED_DAYS_PROPAGATE,
         pool=WAREHOUSE_POOL,
         description=description,
     )

@@ -11,6 +11,7 @@ import duckdb
 from finops_assets.contracts.checks import WAREHOUSE_POOL, partition_window
 from finops_assets.defs.sources.focus.assets import month_chunks
 from finops_assets.defs.sources.shared import discover_data_exports, no_deliveries_result
+from finops_assets.freshness import freshness_policy
 from finops_assets.lib import warehouse as wh
 from finops_assets.lib.aws_cur import (
     CurFormatError,
@@ -122,6 +123,7 @@ def staging_sql(
 
 @dg.asset(
     key=["raw", "aws_cur"],
+    freshness_policy=freshness_policy("aws_cur"),
     group_name="raw",
     kinds={"duckdb", "aws"},
     partitions_def=daily_partitions,

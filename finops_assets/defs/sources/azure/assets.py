@@ -9,6 +9,7 @@ import duckdb
 from finops_assets.contracts.checks import WAREHOUSE_POOL, partition_window
 from finops_assets.defs.sources.focus.assets import month_chunks
 from finops_assets.defs.sources.shared import no_deliveries_result
+from finops_assets.freshness import freshness_policy
 from finops_assets.lib import warehouse as wh
 from finops_assets.lib.azure_cost import (
     AzureFormatError,
@@ -128,6 +129,7 @@ def staging_sql(
 
 @dg.asset(
     key=["raw", "azure_cost"],
+    freshness_policy=freshness_policy("azure_cost"),
     group_name="raw",
     kinds={"duckdb", "azure"},
     partitions_def=daily_partitions,

@@ -8,6 +8,7 @@ import duckdb
 
 from finops_assets.contracts.checks import WAREHOUSE_POOL, partition_window
 from finops_assets.defs.sources.shared import discover_data_exports, no_deliveries_result
+from finops_assets.freshness import freshness_policy
 from finops_assets.lib import warehouse as wh
 from finops_assets.lib.deliveries import (
     EXPORT_ROOT,
@@ -27,6 +28,7 @@ from finops_assets.lib.focus_load import (
     SourceFile,
     diagnose_file_errors,
     probe_file,
+    refuse_incomplete_days,
     typed_select,
     validate_loaded_rows,
 )
@@ -159,6 +161,7 @@ def report_empty_focus_columns(
 
 @dg.asset(
     key=["raw", "focus"],
+    freshness_policy=freshness_policy("focus"),
     group_name="raw",
     kinds={"duckdb", "parquet", "csv"},
     partitions_def=daily_partitions,
@@ -232,8 +235,9 @@ def raw_focus(
                 RAW_FOCUS_TABLE,
                 select_sql,
                 [chunk[0] + timedelta(days=i) for i in range((chunk[1] - chunk[0]).days + 1)],
-                validate=lambda con, chunk=chunk, describe=describe: validate_loaded_rows(
-                    con, RAW_FOCUS_TABLE, chunk, describe
+                validate=lambda con, chunk=chunk, describe=describe: (
+                    validate_loaded_rows(con, RAW_FOCUS_TABLE, chunk, describe),
+                    refuse_incomplete_days(con, RAW_FOCUS_TABLE, chunk, describe),
                 ),
                 describe_error=describe_error,
             )

@@ -11,6 +11,7 @@ from dagster_gcp import BigQueryResource
 
 from finops_assets.contracts.checks import WAREHOUSE_POOL, partition_window
 from finops_assets.defs.sources.shared import no_deliveries_result
+from finops_assets.freshness import freshness_policy
 from finops_assets.lib import warehouse as wh
 from finops_assets.lib.deliveries import DeliveryError
 from finops_assets.lib.facts import day_totals_sql
@@ -246,6 +247,7 @@ def watermarks_by_day(warehouse: Warehouse, days) -> dict[date, dict[str, dg.Met
 
 @dg.asset(
     key=["raw", "gcp_billing"],
+    freshness_policy=freshness_policy("gcp_billing"),
     group_name="raw",
     kinds={"duckdb", "gcp"},
     partitions_def=daily_partitions,

@@ -1,0 +1,307 @@
+"""alerts_sensor: every failed asset check and every failed run reaches a person, once.
+
+The sensor reads the instance event log after its cursor (an event storage id), turns each failure
+into an :class:`~finops_assets.lib.alerts.Alert` and sends it to the webhooks and email addresses
+in the rules' ``alerts:`` section. It launches nothing. A target that fails keeps the alert in the
+cursor's pending list and gets it again on the next tick, up to ``alerts.max_attempts`` ticks, so a
+dead Slack webhook delays nothing else and never makes the email target see a duplicate.
+"""
+
+import os
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from finops_assets.lib.alerts import (
+    Alert,
+    AlertsConfig,
+    DeliveryCursor,
+    DeliveryError,
+    PendingDelivery,
+    Severity,
+    check_failed_alert,
+    partition_label,
+    run_failed_alert,
+    send,
+)
+from finops_assets.resources.rules import RulesResource
+
+# Events of each type read per tick; more wait for the next tick (the cursor stops before them).
+EVENTS_PER_TICK = 100
+# Alerts held for retry in the cursor at most; beyond it the oldest are given up (and logged).
+MAX_PENDING = 500
+# Stop sending well before the daemon's 60 s sensor evaluation timeout: a tick that times out
+# does not save its cursor, and every alert it sent would go out again.
+TICK_BUDGET_SECONDS = 30.0
+
+
+def _error_summary(error) -> str | None:
+    """The root cause of a SerializableErrorInfo (the user's exception, not Dagster's wrapper)."""
+    if error is None:
+        return None
+    while getattr(error, "cause", None) is not None:
+        error = error.cause
+    return (error.message or "").strip() or None
+
+
+class _AlertBuilder:
+    """Turns event log entries into alerts, reading each run once per tick."""
+
+    def __init__(self, instance: dg.DagsterInstance, config: AlertsConfig):
+        self._instance = instance
+        self._config = config
+        self._runs: dict[str, dg.DagsterRun | None] = {}
+
+    def _run(self, run_id: str | None) -> dg.DagsterRun | None:
+        if not run_id:
+            return None
+        if run_id not in self._runs:
+            self._runs[run_id] = self._instance.get_run_by_id(run_id)
+        return self._runs[run_id]
+
+    def build(self, storage_id: int, entry: dg.EventLogEntry) -> Alert | None:
+        """The alert for a failure event, or None when it is not one the config asks for."""
+        event = entry.dagster_event
+        if event is None:
+            return None
+        timestamp = datetime.fromtimestamp(entry.timestamp, UTC)
+        if event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
+            evaluation = event.event_specific_data
+            severity: Severity = (
+                "warn" if evaluation.severity == dg.AssetCheckSeverity.WARN else "error"
+            )
+            if evaluation.passed or not self._config.wants(severity):
+                return None
+            run = self._run(entry.run_id)
+            return check_failed_alert(
+                storage_id=storage_id,
+                asset_key=evaluation.asset_key.to_user_string(),
+                check_name=evaluation.check_name,
+                severity=severity,
+                timestamp=timestamp,
+                description=evaluation.description,
+                partition=evaluation.partition or (partition_label(run.tags) if run else None),
+                run_id=entry.run_id,
+                job_name=event.job_name or None,
+                metadata={key: value.value for key, value in evaluation.metadata.items()},
+                ui_base_url=self._config.ui_base_url,
+            )
+        if event.event_type == dg.DagsterEventType.RUN_FAILURE:
+            if not self._config.include_run_failures:
+                return None
+            run = self._run(entry.run_id)
+            return run_failed_alert(
+                storage_id=storage_id,
+                run_id=entry.run_id,
+                job_name=event.job_name or (run.job_name if run else "unknown job"),
+                assets=self._run_assets(run),
+                timestamp=timestamp,
+                message=self._failure_message(entry, run),
+                partition=partition_label(run.tags) if run else None,
+                ui_base_url=self._config.ui_base_url,
+            )
+        return None
+
+    def _run_assets(self, run: dg.DagsterRun | None) -> list[str]:
+        """The assets a run targeted: its selection, else those it planned to materialize."""
+        if run is None:
+            return []
+        keys = run.asset_selection or self._instance.get_asset_keys_for_run(
+            run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED
+        )
+        return sorted(key.to_user_string() for key in keys)
+
+    def _failure_message(self, entry: dg.EventLogEntry, run: dg.DagsterRun | None) -> str:
+        """Dagster's run failure message plus the first failed step's root-cause error."""
+        event = entry.dagster_event
+        lines = [(event.message if event else None) or entry.user_message or "The run failed."]
+        data = event.event_specific_data if event else None
+        step_event = getattr(data, "first_step_failure_event", None)
+        if step_event is None:
+            step_failures = self._instance.all_logs(
+                entry.run_id, of_type=dg.DagsterEventType.STEP_FAILURE
+            )
+            step_event = step_failures[0].dagster_event if step_failures else None
+        step_error = (
+            _error_summary(getattr(step_event.event_specific_data, "error", None))
+            if (step_event is not None)
+            else None
+        )
+        run_error = _error_summary(getattr(data, "error", None))
+        if step_error:
+            lines.append(f"{step_event.step_key}: {step_error[:1500]}")
+        elif run_error:
+            lines.append(run_error[:1500])
+        if run is not None and run.tags.get("dagster/will_retry") == "true":
+            lines.append("Dagster will retry this run.")
+        return "\n".join(lines)
+
+
+def _fetch_new_failures(
+    storage, after: int, ceiling: int, include_runs: bool
+) -> tuple[dict[int, dg.EventLogEntry], int]:
+    """Failure events after ``after``, and the storage id every event type has been read up to
+    (events above it are read next tick, so nothing falls between two pages)."""
+    event_types = [dg.DagsterEventType.ASSET_CHECK_EVALUATION]
+    if include_runs:
+        event_types.append(dg.DagsterEventType.RUN_FAILURE)
+    frontier = ceiling
+    fetched: dict[int, dg.EventLogEntry] = {}
+    for event_type in event_types:
+        page = storage.get_logs_for_all_runs_by_log_id(
+            after_cursor=after, dagster_event_type=event_type, limit=EVENTS_PER_TICK
+        )
+        if len(page) >= EVENTS_PER_TICK:
+            frontier = min(frontier, max(page))
+        fetched.update(page)
+    return {i: e for i, e in fetched.items() if i <= frontier}, frontier
+
+
+def _refetch(storage, storage_id: int) -> dg.EventLogEntry | None:
+    page = storage.get_logs_for_all_runs_by_log_id(after_cursor=storage_id - 1, limit=1)
+    return page.get(storage_id)
+
+
+@dg.sensor(
+    name="alerts_sensor",
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description=(
+        "Sends each failed asset check and each failed run once to the webhooks and email "
+        "addresses in the rules' alerts: section (FINOPS_CONFIG)."
+    ),
+)
+def alerts_sensor(context: dg.SensorEvaluationContext, rules: RulesResource) -> dg.SkipReason:
+    config = rules.load().alerts
+    storage = context.instance.event_log_storage
+    ceiling = storage.get_maximum_record_id() or 0
+    state = DeliveryCursor.parse(context.cursor)
+
+    if state is None:
+        # First tick: start at the end of the event log rather than replaying its history.
+        context.update_cursor(DeliveryCursor(after=ceiling).dumps())
+        return dg.SkipReason(
+            f"First tick: alerting starts after event storage id {ceiling}; failures recorded "
+            "before the sensor started are not sent (set the cursor to an earlier id to send them)."
+        )
+    if ceiling < state.after:
+        context.log.warning(
+            f"The event log ends at storage id {ceiling}, before the cursor ({state.after}): it "
+            "was wiped or replaced. Restarting from its end; pending retries are dropped."
+        )
+        state = DeliveryCursor(after=ceiling)
+    if not config.targets:
+        context.update_cursor(DeliveryCursor(after=ceiling).dumps())
+        return dg.SkipReason(
+            f"No alert targets configured in {rules.resolved_path()} (alerts.webhooks, "
+            "alerts.email): failed checks and runs are only visible in the Dagster UI."
+        )
+
+    targets = {target.name: target for target in config.targets}
+    new_events, after = _fetch_new_failures(
+        storage, state.after, ceiling, config.include_run_failures
+    )
+    # Retries first (oldest failures first), then the new events in the order they happened.
+    work: list[tuple[int, tuple[str, ...], int]] = []
+    for storage_id, entry in sorted(state.pending.items()):
+        owed = tuple(name for name in entry.targets if name in targets)
+        if owed:
+            work.append((storage_id, owed, entry.attempts))
+        else:
+            context.log.info(
+                f"Event {storage_id}: its pending targets {', '.join(entry.targets)} are no "
+                "longer configured; dropping the retry."
+            )
+    work += [(storage_id, tuple(targets), 0) for storage_id in sorted(new_events)]
+
+    builder = _AlertBuilder(context.instance, config)
+    deadline = time.monotonic() + TICK_BUDGET_SECONDS
+    pending: dict[int, PendingDelivery] = {}
+    down: set[str] = set()  # targets that failed this tick: later alerts wait for the next tick
+    alerts = deliveries = failures = given_up = 0
+    for position, (storage_id, owed, attempts) in enumerate(work):
+        if time.monotonic() > deadline:
+            for later_id, later_owed, later_attempts in work[position:]:
+                if later_id in state.pending:
+                    pending[later_id] = PendingDelivery(later_owed, later_attempts)
+                else:
+                    after = min(after, later_id - 1)
+            context.log.warning(
+                f"Stopped after {TICK_BUDGET_SECONDS:.0f} s; "
+                f"{len(work) - position} event(s) wait for the next tick."
+            )
+            break
+        entry = new_events.get(storage_id) or _refetch(storage, storage_id)
+        if entry is None:
+            context.log.warning(f"Event {storage_id} is no longer in the event log; dropping it.")
+            continue
+        try:
+            alert = builder.build(storage_id, entry)
+        except Exception:
+            # One unreadable event must not block every later alert: log it loudly, move on.
+            context.log.exception(f"Cannot build an alert from event {storage_id}; skipping it.")
+            continue
+        if alert is None:
+            continue
+        alerts += 1
+        still_owed: list[str] = []
+        for name in owed:
+            if name in down:
+                still_owed.append(name)
+                continue
+            try:
+                send(alert, targets[name], os.environ)
+                deliveries += 1
+            except DeliveryError as error:  # already redacted
+                failures += 1
+                context.log.warning(f"{alert.alert_id} ({alert.title}): {error}")
+                if error.retry:
+                    down.add(name)
+                    still_owed.append(name)
+        if not still_owed:
+            continue
+        if attempts + 1 >= config.max_attempts:
+            given_up += 1
+            context.log.error(
+                f"Giving up on {alert.alert_id} ({alert.title}) for {', '.join(still_owed)} "
+                f"after {attempts + 1} attempt(s); the errors are in this sensor's earlier logs."
+            )
+        else:
+            pending[storage_id] = PendingDelivery(tuple(still_owed), attempts + 1)
+
+    if len(pending) > MAX_PENDING:
+        oldest = sorted(pending)[: len(pending) - MAX_PENDING]
+        context.log.error(
+            f"{len(pending)} alerts wait for retry, more than {MAX_PENDING}; giving up the "
+            f"{len(oldest)} oldest (event storage ids {oldest[0]}..{oldest[-1]})."
+        )
+        given_up += len(oldest)
+        for storage_id in oldest:
+            del pending[storage_id]
+
+    context.update_cursor(DeliveryCursor(after=after, pending=pending).dumps())
+    summary = _summary(alerts, deliveries, failures, given_up, pending, down)
+    if alerts:
+        context.log.info(summary)
+    return dg.SkipReason(summary)
+
+
+def _summary(
+    alerts: int,
+    deliveries: int,
+    failures: int,
+    given_up: int,
+    pending: Mapping[int, PendingDelivery],
+    down: set[str],
+) -> str:
+    if not alerts:
+        return "Nothing to deliver: no new failed asset checks or failed runs."
+    parts = [f"{alerts} alert(s): {deliveries} delivered, {failures} delivery error(s)"]
+    if pending:
+        failing = f" (failing: {', '.join(sorted(down))})" if down else ""
+        parts.append(f"{len(pending)} held for retry{failing}")
+    if given_up:
+        parts.append(f"{given_up} given up")
+    return "; ".join(parts) + "."

@@ -1,0 +1,17 @@
+"""The automation sensor that rebuilds restated days downstream (see finops_assets.automation)."""
+
+import dagster as dg
+
+restated_days_downstream = dg.AutomationConditionSensorDefinition(
+    "restated_days_downstream",
+    target=dg.AssetSelection.all(),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30,
+    # Many days at once (a restated month) become one backfill, run as one ranged run per the
+    # assets' single-run backfill policy, instead of a run per day.
+    emit_backfills=True,
+    description=(
+        "Rebuilds core and mart days whose upstream days were (re)loaded by a delivery sensor, "
+        "for every partition, not only the latest."
+    ),
+)

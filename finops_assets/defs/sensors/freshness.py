@@ -1,0 +1,94 @@
+"""Freshness: one ``delivered_on_time`` check per raw source with an SLA, and a sensor that
+evaluates them every minute without launching runs (its evaluations reach the alerts sensor)."""
+
+import json
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from finops_assets.freshness import CHECK_NAME, RAW_KEYS, evaluate_freshness
+from finops_assets.lib.rules import FRESHNESS_SOURCES
+from finops_assets.partitions import daily_partitions
+from finops_assets.resources.rules import RulesResource
+
+FRESHNESS_INTERVAL_SECONDS = 60
+
+
+def _evaluation(instance: dg.DagsterInstance, rules, source: str, now: datetime):
+    sla = rules.freshness.get(source)
+    if sla is None:
+        return None, None
+    state = evaluate_freshness(instance, source, sla, now, daily_partitions.start.date())
+    return state, dg.AssetCheckResult(
+        asset_key=RAW_KEYS[source],
+        check_name=CHECK_NAME,
+        passed=state.passed,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=state.description,
+        metadata=state.metadata(sla),
+    )
+
+
+def build_freshness_check(source: str) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=RAW_KEYS[source],
+        name=CHECK_NAME,
+        blocking=False,
+        description=(
+            f"Yesterday's {source} partition arrives by its deadline: day D must be loaded "
+            "freshness.<source>.sla_hours after D ends (UTC). Evaluated by the freshness sensor "
+            "every minute and after every load."
+        ),
+    )
+    def _check(context: dg.AssetCheckExecutionContext, rules: RulesResource) -> dg.AssetCheckResult:
+        _, result = _evaluation(context.instance, rules.load(), source, datetime.now(UTC))
+        if result is None:
+            return dg.AssetCheckResult(
+                passed=True, description=f"No freshness SLA for {source} in the rules."
+            )
+        return result
+
+    return _check
+
+
+delivered_on_time_checks = [build_freshness_check(source) for source in FRESHNESS_SOURCES]
+
+
+@dg.sensor(
+    name="freshness",
+    minimum_interval_seconds=FRESHNESS_INTERVAL_SECONDS,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description=(
+        "Evaluates each source's delivered_on_time check and records the result when it changes "
+        "(or when a new day becomes due while late), so each late day alerts once."
+    ),
+)
+def freshness_sensor(context: dg.SensorEvaluationContext, rules: RulesResource):
+    now = datetime.now(UTC)
+    loaded_rules = rules.load()
+    previous = json.loads(context.cursor) if context.cursor else {}
+    current, events, notes = {}, [], []
+    for source in FRESHNESS_SOURCES:
+        state, result = _evaluation(context.instance, loaded_rules, source, now)
+        if state is None:
+            continue
+        signature = [state.passed, state.due.isoformat() if not state.passed else None]
+        current[source] = signature
+        notes.append(f"{source}: {'on time' if state.passed else 'LATE'}")
+        if previous.get(source) != signature:
+            events.append(
+                dg.AssetCheckEvaluation(
+                    asset_key=result.asset_key,
+                    check_name=CHECK_NAME,
+                    passed=result.passed,
+                    severity=result.severity,
+                    description=result.description,
+                    metadata=result.metadata,
+                )
+            )
+    cursor = json.dumps(current, sort_keys=True)
+    if events:
+        return dg.SensorResult(asset_events=events, cursor=cursor)
+    return dg.SensorResult(
+        skip_reason="No change: " + (", ".join(notes) or "no source has an SLA"), cursor=cursor
+    )

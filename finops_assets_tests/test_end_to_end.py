@@ -1,0 +1,379 @@
+"""The platform running itself: real webserver + daemon, deliveries landing locally and in S3,
+sensors launching runs, a restatement flowing downstream, a late source alerting, the UI in
+Chromium.
+
+Everything runs on 127.0.0.1 with the default sensor intervals (30 s); the test prints how long a
+delivery takes from landing to rollup.
+"""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from finops_assets.cli import main as finops_cli
+from finops_assets.lib.rules import default_rules_path
+from finops_assets_tests.servers import moto_s3_server, s3_test_environ, upload_folder_to_s3
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Receiver:
+    """A local webhook endpoint that keeps every JSON body it is sent."""
+
+    def __init__(self) -> None:
+        received = self.received = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                received.append(json.loads(body))
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def wait_for(what: str, condition: Callable[[], object], timeout: float, log: Path) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(2)
+    tail = log.read_text(errors="replace").splitlines()[-60:] if log.exists() else []
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}\n" + "\n".join(tail))
+
+
+def materialized_days(instance: dg.DagsterInstance, key: str) -> set[str]:
+    return set(instance.get_materialized_partitions(dg.AssetKey.from_user_string(key)))
+
+
+def newest_materialization(instance: dg.DagsterInstance, key: str, day: str) -> int:
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey.from_user_string(key), asset_partitions=[day]),
+        limit=1,
+    ).records
+    return records[0].storage_id if records else 0
+
+
+def query(warehouse: Path, sql: str, params=()) -> list[tuple]:
+    for _ in range(60):
+        try:
+            with duckdb.connect(str(warehouse), read_only=True) as con:
+                return con.execute(sql, list(params)).fetchall()
+        except duckdb.IOException:  # a run holds the file: try again
+            time.sleep(1)
+    raise AssertionError(f"{warehouse} stayed locked")
+
+
+def runs_in_flight(instance: dg.DagsterInstance) -> int:
+    return len(
+        instance.get_run_records(
+            dg.RunsFilter(
+                statuses=[
+                    dg.DagsterRunStatus.QUEUED,
+                    dg.DagsterRunStatus.NOT_STARTED,
+                    dg.DagsterRunStatus.STARTING,
+                    dg.DagsterRunStatus.STARTED,
+                ]
+            )
+        )
+    )
+
+
+@pytest.fixture
+def dagster_dev(tmp_path) -> Iterator[dict]:
+    """Landing folder + S3 bucket + webhook receiver + `dagster dev` (webserver and daemon) with a
+    temp DAGSTER_HOME; everything stopped at teardown."""
+    today = datetime.now(UTC).date()
+    start = today - timedelta(days=8)
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(REPO / "deploy" / "dagster.yaml", home / "dagster.yaml")
+    landing, staging = tmp_path / "landing", tmp_path / "staging"
+    landing.mkdir()
+    rules = yaml.safe_load(default_rules_path().read_text())
+    rules["freshness"] = {
+        "aws_cur": {"sla_hours": 48},
+        "azure_cost": {"sla_hours": 24},
+        "focus": {"sla_hours": 24},
+    }
+    rules["alerts"] = {
+        "webhooks": [{"name": "local", "url_env": "E2E_WEBHOOK_URL", "format": "slack"}],
+        "include_run_failures": True,
+    }
+    config = tmp_path / "rules.yaml"
+    config.write_text(yaml.safe_dump(rules, sort_keys=False))
+    port = free_port()
+    with moto_s3_server() as s3, Receiver() as receiver:
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("FINOPS_", "AWS_"))},
+            **{k: v for k, v in s3_test_environ(s3).items() if v is not None},
+            "DAGSTER_HOME": str(home),
+            "FINOPS_START_DATE": start.isoformat(),
+            "FINOPS_LANDING_URL": str(landing),
+            "FINOPS_LANDING_URL_AWS_CUR": "s3://billing-exports/cur",
+            "FINOPS_WAREHOUSE": str(tmp_path / "warehouse.duckdb"),
+            "FINOPS_CONFIG": str(config),
+            "E2E_WEBHOOK_URL": receiver.url,
+        }
+        log = tmp_path / "dagster_dev.log"
+        process = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "dagster"),
+                "dev",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-w",
+                str(REPO / "workspace.yaml"),
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=log.open("w"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            yield {
+                "start": start,
+                "today": today,
+                "home": home,
+                "landing": landing,
+                "staging": staging,
+                "s3": s3,
+                "receiver": receiver,
+                "url": f"http://127.0.0.1:{port}",
+                "log": log,
+                "warehouse": tmp_path / "warehouse.duckdb",
+                "tmp": tmp_path,
+            }
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def generate(out: Path, start: date, days: int, sources: str, seed: int) -> None:
+    argv = ["sample-data", "--out", str(out), "--start", start.isoformat(), "--days", str(days)]
+    assert (
+        finops_cli([*argv, "--rows-per-day", "300", "--seed", str(seed), "--sources", sources]) == 0
+    )
+
+
+def restate_focus(landing: Path, day: date) -> float:
+    """A new AWS FOCUS delivery of the month in which ``day``'s costs doubled; returns the new
+    Σ BilledCost of that day in USD."""
+    months = sorted((landing / "focus/aws/aws-focus").iterdir())
+    newest = sorted(p for p in months[-1].iterdir() if p.is_dir())[-1]
+    target = newest.parent / "29991231T000000Z-restated"
+    shutil.copytree(newest, target)
+    (part,) = target.glob("*.parquet")
+    table = pq.read_table(part)
+    on_day = pc.equal(pc.cast(pc.cast(table["ChargePeriodStart"], "timestamp[s]"), "date32"), day)
+    for column in ("BilledCost", "EffectiveCost", "ListCost", "ContractedCost"):
+        values = table[column]
+        doubled = pc.if_else(on_day, pc.multiply(values, 2), values)
+        table = table.set_column(
+            table.column_names.index(column), column, doubled.cast(values.type)
+        )
+    pq.write_table(table, part)
+    manifest = json.loads((target / "manifest.json").read_text())
+    # Newer than the delivery it restates (the sample dates its deliveries after the month).
+    created = datetime.fromisoformat(manifest["createdAt"].replace("Z", "+00:00"))
+    manifest.update(deliveryId=target.name, createdAt=(created + timedelta(days=1)).isoformat())
+    (target / "manifest.json").write_text(json.dumps(manifest))
+    usd = pc.equal(table["BillingCurrency"], "USD")
+    return float(pc.sum(pc.filter(table["BilledCost"], pc.and_(on_day, usd))).as_py() or 0)
+
+
+def test_deliveries_flow_to_rollups_restatements_propagate_and_late_sources_alert(dagster_dev):
+    env = dagster_dev
+    start, today, log = env["start"], env["today"], env["log"]
+    yesterday = (today - timedelta(days=1)).isoformat()
+    # FOCUS (three producers) in the local folder, the legacy CUR in S3, Azure held back after
+    # three days (its SLA is 24 h, so yesterday's partition is late).
+    generate(env["staging"] / "main", start, 8, "focus,aws-cur", seed=21)
+    generate(env["staging"] / "azure", start, 3, "azure", seed=22)
+    wait_for("the UI", lambda: _ui_up(env["url"]), 180, log)
+
+    landed = time.monotonic()
+    shutil.copytree(env["staging"] / "main" / "focus", env["landing"] / "focus")
+    shutil.copytree(env["staging"] / "azure" / "azure", env["landing"] / "azure")
+    upload_folder_to_s3(
+        env["s3"], env["staging"] / "main" / "aws-cur", "billing-exports", "cur/aws-cur"
+    )
+
+    instance = dg.DagsterInstance.from_config(str(env["home"]))
+    wait_for(
+        "raw/focus, raw/aws_cur and raw/azure_cost loaded by the sensors",
+        lambda: (
+            {yesterday} <= materialized_days(instance, "raw/focus")
+            and {yesterday} <= materialized_days(instance, "raw/aws_cur")
+            and start.isoformat() in materialized_days(instance, "raw/azure_cost")
+        ),
+        420,
+        log,
+    )
+    raw_loaded = time.monotonic() - landed
+    wait_for(
+        "the rollup of yesterday",
+        lambda: (
+            yesterday in materialized_days(instance, "mart/daily_cost_by_team")
+            and runs_in_flight(instance) == 0
+        ),
+        600,
+        log,
+    )
+    to_rollup = time.monotonic() - landed
+    print(
+        f"\nlanding -> raw: {raw_loaded:.0f} s; landing -> mart/daily_cost_by_team: {to_rollup:.0f} s"
+    )
+
+    # Every run the sensors launched names its deliveries; each (day, delivery) once.
+    runs = instance.get_run_records(dg.RunsFilter(tags={"dagster/sensor_name": "focus_deliveries"}))
+    assert runs and all(r.dagster_run.tags.get("finops/deliveries") for r in runs)
+    assert len({r.dagster_run.tags["dagster/run_key"] for r in runs}) == len(runs)
+    rows = query(
+        env["warehouse"],
+        "SELECT ProviderName, count(*) FROM core.cost_facts WHERE charge_date = ? GROUP BY 1",
+        [yesterday],
+    )
+    assert {p for p, _ in rows} >= {"AWS", "Microsoft", "Google Cloud"} or len(rows) >= 3
+    assert (
+        query(
+            env["warehouse"],
+            "SELECT count(*) FROM raw.aws_cur WHERE charge_date = ? AND x_SourceFile LIKE 'aws-cur/%'",
+            [yesterday],
+        )[0][0]
+        > 0
+    )
+
+    # A restated month: the provider doubles one day's cost; that day is replaced downstream.
+    day = start + timedelta(days=3)
+    before = newest_materialization(instance, "mart/daily_cost_by_team", day.isoformat())
+    old = query(
+        env["warehouse"],
+        "SELECT sum(billed_cost) FROM mart.daily_cost_by_team WHERE charge_date = ? "
+        "AND BillingCurrency = 'USD'",
+        [day],
+    )[0][0]
+    new_aws_day = restate_focus(env["landing"], day)
+    restated = time.monotonic()
+    wait_for(
+        "the restated day rebuilt in mart/daily_cost_by_team",
+        lambda: (
+            newest_materialization(instance, "mart/daily_cost_by_team", day.isoformat()) > before
+            and runs_in_flight(instance) == 0
+        ),
+        600,
+        log,
+    )
+    print(f"restatement -> mart/daily_cost_by_team: {time.monotonic() - restated:.0f} s")
+    new = query(
+        env["warehouse"],
+        "SELECT sum(billed_cost) FROM mart.daily_cost_by_team WHERE charge_date = ? "
+        "AND BillingCurrency = 'USD'",
+        [day],
+    )[0][0]
+    aws_facts = query(
+        env["warehouse"],
+        "SELECT sum(BilledCost) FROM core.cost_facts WHERE charge_date = ? AND x_Source = 'focus' "
+        "AND x_DeliveryId = '29991231T000000Z-restated' AND BillingCurrency = 'USD'",
+        [day],
+    )[0][0]
+    assert float(aws_facts) == pytest.approx(new_aws_day, abs=0.01)
+    assert float(new) == pytest.approx(float(old) + new_aws_day / 2, abs=0.02)
+
+    # Azure stopped after three days: its freshness check fails and the webhook hears of it once.
+    alert = wait_for(
+        "the freshness alert on the webhook",
+        lambda: [
+            m
+            for m in env["receiver"].received
+            if "delivered_on_time" in json.dumps(m) and "azure_cost" in json.dumps(m)
+        ],
+        180,
+        log,
+    )
+    assert len(alert) == 1
+    assert "text" in alert[0]  # the Slack-compatible payload
+
+    # The UI, in headless Chromium: the asset graph and one partition's metadata.
+    check_ui(env["url"], yesterday, env["tmp"])
+
+
+def _ui_up(url: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{url}/server_info", timeout=5) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def check_ui(url: str, day: str, out: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            page.goto(f"{url}/asset-groups", wait_until="domcontentloaded")
+            page.get_by_text("daily_cost_by_team").first.wait_for(timeout=90_000)
+            page.get_by_text("cost_facts").first.wait_for(timeout=30_000)
+            page.screenshot(path=str(out / "asset-graph.png"), full_page=True)
+            page.goto(
+                f"{url}/assets/mart/daily_cost_by_team?view=partitions&partition={day}",
+                wait_until="domcontentloaded",
+            )
+            page.get_by_text("billed_cost_USD").first.wait_for(timeout=90_000)
+            page.screenshot(path=str(out / "partition-metadata.png"), full_page=True)
+        finally:
+            browser.close()
+    assert (out / "asset-graph.png").stat().st_size > 10_000
+    assert (out / "partition-metadata.png").stat().st_size > 10_000
