@@ -22,6 +22,7 @@ from dagster._core.storage.tags import (
 from finops_assets.defs.sources.aws.assets import CUR_ROOT, discover_cur
 from finops_assets.defs.sources.azure.assets import discover_azure
 from finops_assets.defs.sources.shared import discover_data_exports
+from finops_assets.freshness import CHECK_NAME
 from finops_assets.lib.deliveries import (
     AZURE_ROOT,
     DeliveryError,
@@ -433,23 +434,26 @@ def scan_focus(landing, rules, state, now, log) -> list[Candidate]:
 
 
 # --- the sensors -------------------------------------------------------------------------------
-def _run_request(request) -> dg.RunRequest:
+def _run_request(
+    request, checks: Callable[[dg.AssetKey], list[dg.AssetCheckKey] | None]
+) -> dg.RunRequest:
     ids = sorted({c.delivery_id for c in request.deliveries})
     tags = {
         "finops/deliveries": ",".join(ids)[:250],
         "finops/streams": ",".join(sorted({c.stream for c in request.deliveries}))[:250],
     }
-    selection = [dg.AssetKey.from_user_string(request.target)]
+    target = dg.AssetKey.from_user_string(request.target)
+    common = {
+        "run_key": request.run_key,
+        "asset_selection": [target],
+        "asset_check_keys": checks(target),
+        "tags": tags,
+    }
     if request.start == request.end:
-        return dg.RunRequest(
-            run_key=request.run_key,
-            asset_selection=selection,
-            partition_key=request.start.isoformat(),
-            tags=tags,
-        )
+        return dg.RunRequest(partition_key=request.start.isoformat(), **common)
     tags[ASSET_PARTITION_RANGE_START_TAG] = request.start.isoformat()
     tags[ASSET_PARTITION_RANGE_END_TAG] = request.end.isoformat()
-    return dg.RunRequest(run_key=request.run_key, asset_selection=selection, tags=tags)
+    return dg.RunRequest(**common)
 
 
 def evaluate(
@@ -459,6 +463,7 @@ def evaluate(
     cursor: str | None,
     log: dg.DagsterLogManager,
     now: datetime | None = None,
+    repository: dg.RepositoryDefinition | None = None,
 ) -> dg.SensorResult | dg.SkipReason:
     now = now or datetime.now(UTC)
     state = WatchState.from_cursor(cursor)
@@ -489,7 +494,16 @@ def evaluate(
     ]
     for line in result.skips:
         log.info(f"Not loaded: {line}")
-    requests = [_run_request(r) for r in result.requests]
+
+    def checks(target: dg.AssetKey) -> list[dg.AssetCheckKey] | None:
+        # The load's own checks; delivered_on_time is left to the freshness sensor so one late
+        # day gives one alert.
+        if repository is None:
+            return None
+        keys = repository.asset_graph.get_check_keys_for_assets({target})
+        return sorted((k for k in keys if k.name != CHECK_NAME), key=str)
+
+    requests = [_run_request(r, checks) for r in result.requests]
     for r in result.requests:
         log.info(
             f"Requesting {r.target} {r.start}..{r.end} for "
@@ -517,7 +531,14 @@ def build_delivery_sensor(
         description=description,
     )
     def _sensor(context: dg.SensorEvaluationContext, landing: LandingZone, rules: RulesResource):
-        return evaluate(scan, landing, rules.load(), context.cursor, context.log)
+        return evaluate(
+            scan,
+            landing,
+            rules.load(),
+            context.cursor,
+            context.log,
+            repository=context.repository_def,
+        )
 
     return _sensor
 
