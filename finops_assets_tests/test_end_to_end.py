@@ -363,9 +363,14 @@ def check_ui(url: str, day: str, out: Path) -> None:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
-            page.goto(f"{url}/asset-groups", wait_until="domcontentloaded")
-            page.get_by_text("daily_cost_by_team").first.wait_for(timeout=90_000)
-            page.get_by_text("cost_facts").first.wait_for(timeout=30_000)
+            # The graph upstream of the rollup: every raw source, the core chain, the mart.
+            page.goto(
+                f"{url}/assets/mart/daily_cost_by_team?view=lineage&lineageScope=upstream"
+                "&lineageDepth=5",
+                wait_until="domcontentloaded",
+            )
+            for node in ("aws_cur", "azure_cost", "cost_facts", "allocated_costs"):
+                page.get_by_text(node, exact=True).first.wait_for(timeout=90_000)
             page.screenshot(path=str(out / "asset-graph.png"), full_page=True)
             page.goto(
                 f"{url}/assets/mart/daily_cost_by_team?view=partitions&partition={day}",
