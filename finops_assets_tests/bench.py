@@ -245,6 +245,7 @@ def run_chain(landing: Path, workdir: Path, sampler: PeakSampler) -> SizeResult:
                         "_charges",
                         "_exact",
                         "_balance",
+                        "_delivered_on_time",
                     )
                 )
                 or "_reconciles_with_" in event.step_key
