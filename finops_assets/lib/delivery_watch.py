@@ -124,10 +124,6 @@ def month_days(period: str) -> tuple[date, ...]:
     return tuple(first + timedelta(days=i) for i in range((following - first).days))
 
 
-def days_between(start: date, end_exclusive: date) -> tuple[date, ...]:
-    return tuple(start + timedelta(days=i) for i in range((end_exclusive - start).days))
-
-
 def contiguous(days: Iterable[date]) -> list[tuple[date, date]]:
     ranges: list[tuple[date, date]] = []
     for day in sorted(set(days)):

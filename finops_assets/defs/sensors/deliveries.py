@@ -51,7 +51,7 @@ RAW_GCP = dg.AssetKey(["raw", "gcp_billing"])
 RAW_FOCUS = dg.AssetKey(["raw", "focus"])
 STATUS_COLUMN = "x_DatasetCompletionStatus"
 
-Scan = Callable[[LandingZone, Rules, WatchState, datetime, dg.DagsterLogManager], list[Candidate]]
+Scan = Callable[[LandingZone, Rules, datetime], list[Candidate]]
 
 
 # --- AWS legacy CUR ---------------------------------------------------------------------------
@@ -64,7 +64,7 @@ def _period_of_folder(folder: str) -> str:
     return f"{folder[:4]}-{folder[4:6]}"
 
 
-def scan_aws_cur(landing, rules, state, now, log) -> list[Candidate]:
+def scan_aws_cur(landing, rules, now) -> list[Candidate]:
     reports, broken, _ = discover_cur(landing)
     candidates = [
         Candidate(
@@ -129,7 +129,7 @@ def _broken(root: str, period: str, error: Exception, target: dg.AssetKey) -> Ca
 
 
 # --- AWS Data Exports (CUR 2.0 -> raw/aws_cur, FOCUS 1.0 -> raw/focus) ------------------------
-def scan_aws_data_exports(landing, rules, state, now, log) -> list[Candidate]:
+def scan_aws_data_exports(landing, rules, now) -> list[Candidate]:
     exports, broken = discover_data_exports(landing)
     candidates = [
         Candidate(
@@ -155,7 +155,7 @@ _AZURE_PART = re.compile(
 )
 
 
-def scan_azure(landing, rules, state, now, log) -> list[Candidate]:
+def scan_azure(landing, rules, now) -> list[Candidate]:
     runs, broken, _ = discover_azure(landing)
     candidates = [
         Candidate(
@@ -248,7 +248,7 @@ def _read_gcp_watermark(landing: LandingZone, fingerprint: tuple[tuple[str, int,
     return value.astimezone(UTC).isoformat() if value.tzinfo else value.isoformat() + "+00:00"
 
 
-def scan_gcp(landing, rules, state, now, log) -> list[Candidate]:
+def scan_gcp(landing, rules, now) -> list[Candidate]:
     settle = timedelta(minutes=rules.deliveries.gcp_settle_minutes)
     by_day: dict[tuple[str, date], list] = defaultdict(list)
     objects = {o.key: o for o in landing.list(GCP_ROOT)}
@@ -369,7 +369,7 @@ def _recency_for(landing, folder, metadata_objects) -> tuple[str, bytes] | None:
     return landing.url(chosen.key), landing.read_bytes(chosen.key)
 
 
-def scan_focus(landing, rules, state, now, log) -> list[Candidate]:
+def scan_focus(landing, rules, now) -> list[Candidate]:
     objects = landing.list("focus")
     metadata_objects = [
         o
@@ -467,7 +467,7 @@ def evaluate(
 ) -> dg.SensorResult | dg.SkipReason:
     now = now or datetime.now(UTC)
     state = WatchState.from_cursor(cursor)
-    candidates = scan(landing, rules, state, now, log)
+    candidates = scan(landing, rules, now)
     with dg.partition_loading_context(effective_dt=now):
         last_key = daily_partitions.get_last_partition_key()
     first_day = daily_partitions.start.date()
