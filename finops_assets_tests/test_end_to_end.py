@@ -1,6 +1,6 @@
 """The platform running itself: real webserver + daemon, deliveries landing locally and in S3,
-sensors launching runs, a restatement flowing downstream, a late source alerting, the UI in
-Chromium.
+sensors launching runs, a restatement flowing downstream, a late source alerting, a backfill
+launched the way the UI launches it, the UI in Chromium.
 
 Everything runs on 127.0.0.1 with the default sensor intervals (30 s); the test prints how long a
 delivery takes from landing to rollup.
@@ -342,8 +342,131 @@ def test_deliveries_flow_to_rollups_restatements_propagate_and_late_sources_aler
     assert len(alert) == 1
     assert "text" in alert[0]  # the Slack-compatible payload
 
+    # The graph the UI serves, then a backfill of every asset over the landed days launched the
+    # way the UI launches it; the rollup then holds exactly the facts' money, per currency.
+    check_graph(env["url"])
+    backfill_everything(env["url"], start.isoformat(), yesterday, log)
+    wait_for("no run in flight", lambda: runs_in_flight(instance) == 0, 300, log)
+    days = (today - start).days
+    rollup = query(
+        env["warehouse"],
+        "SELECT BillingCurrency, count(DISTINCT charge_date), round(sum(billed_cost), 2) "
+        "FROM mart.daily_cost_by_team GROUP BY 1 ORDER BY 1",
+    )
+    facts = query(
+        env["warehouse"],
+        "SELECT BillingCurrency, count(DISTINCT charge_date), round(sum(BilledCost), 2) "
+        "FROM core.cost_facts GROUP BY 1 ORDER BY 1",
+    )
+    assert {c: n for c, n, _ in rollup}["USD"] == days
+    assert rollup == facts
+
     # The UI, in headless Chromium: the asset graph and one partition's metadata.
     check_ui(env["url"], yesterday, env["tmp"])
+
+
+ASSETS = [
+    ["raw", "focus"],
+    ["raw", "aws_cur"],
+    ["raw", "azure_cost"],
+    ["raw", "gcp_billing"],
+    ["core", "cost_facts"],
+    ["core", "amortized_costs"],
+    ["core", "allocated_costs"],
+    ["mart", "daily_cost_by_team"],
+    ["mart", "untagged_spend"],
+    ["mart", "commitment_utilization"],
+    ["mart", "commitment_coverage"],
+]
+
+
+def graphql(url: str, query: str, variables: dict | None = None) -> dict:
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"{url}/graphql",
+        data=json.dumps({"query": query, "variables": variables or {}}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        body = json.loads(response.read())
+    assert "errors" not in body, body
+    return body["data"]
+
+
+def check_graph(url: str) -> None:
+    """The asset graph and checks as the webserver serves them to the UI."""
+    nodes = graphql(
+        url,
+        "{ assetNodes { assetKey { path } dependencyKeys { path } "
+        "assetChecksOrError { ... on AssetChecks { checks { name } } } } }",
+    )["assetNodes"]
+    graph = {tuple(n["assetKey"]["path"]): n for n in nodes}
+    assert sorted(graph) == sorted(tuple(a) for a in ASSETS)
+
+    def deps(*key):
+        return sorted(d["path"] for d in graph[key]["dependencyKeys"])
+
+    def checks(*key):
+        return sorted(c["name"] for c in graph[key]["assetChecksOrError"]["checks"])
+
+    assert deps("core", "cost_facts") == [
+        ["raw", "aws_cur"],
+        ["raw", "azure_cost"],
+        ["raw", "focus"],
+        ["raw", "gcp_billing"],
+    ]
+    assert deps("core", "allocated_costs") == [["core", "amortized_costs"]]
+    assert deps("mart", "daily_cost_by_team") == [["core", "allocated_costs"]]
+    assert checks("core", "cost_facts") == [
+        "contract",
+        "money_conserved_from_sources",
+        "no_duplicate_charges",
+        "reconciles_with_aws_cur",
+        "reconciles_with_azure_cost",
+        "reconciles_with_focus",
+        "reconciles_with_gcp_billing",
+    ]
+    assert checks("core", "amortized_costs") == [
+        "commitments_balance",
+        "contract",
+        "money_conserved",
+        "spread_schedules_exact",
+    ]
+    assert "delivered_on_time" in checks("raw", "azure_cost")
+
+
+def backfill_everything(url: str, first: str, last: str, log: Path) -> None:
+    """Every asset over ``first``..``last`` through ``launchPartitionBackfill``, the mutation the
+    UI's "Materialize selected" dialog sends; waits for the backfill to succeed."""
+    launched = graphql(
+        url,
+        """mutation($params: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $params) {
+             __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message } } }""",
+        {
+            "params": {
+                "partitionsByAssets": [
+                    {
+                        "assetKey": {"path": key},
+                        "partitions": {"range": {"start": first, "end": last}},
+                    }
+                    for key in ASSETS
+                ]
+            }
+        },
+    )["launchPartitionBackfill"]
+    assert launched["__typename"] == "LaunchBackfillSuccess", launched
+
+    def finished():
+        status = graphql(
+            url,
+            "query($id: String!) { partitionBackfillOrError(backfillId: $id) "
+            "{ ... on PartitionBackfill { status } } }",
+            {"id": launched["backfillId"]},
+        )["partitionBackfillOrError"]["status"]
+        return None if status in ("REQUESTED", "CANCELING", "FAILING") else status
+
+    assert wait_for("the UI backfill", finished, 600, log) == "COMPLETED_SUCCESS"
 
 
 def _ui_up(url: str) -> bool:

@@ -1,16 +1,11 @@
-"""A real Dagster instance (DAGSTER_HOME with the shipped dagster.yaml): CLI backfills, parallel
-runs on one DuckDB file, and `dagster dev` (webserver + daemon) serving the graph and running a
-31-day backfill launched the way the UI launches it."""
+"""A real Dagster instance (DAGSTER_HOME with the shipped dagster.yaml): CLI range backfills and
+parallel runs on one DuckDB file. `dagster dev` (webserver + daemon) serving the graph and running
+a backfill launched the way the UI launches it is part of test_end_to_end.py."""
 
-import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from datetime import date
 from pathlib import Path
 
@@ -108,127 +103,3 @@ def test_cli_range_backfill_and_parallel_runs_share_the_warehouse(instance_env):
     assert [first.returncode, second.returncode] == [0, 0], outputs[0][-2000:] + outputs[1][-2000:]
     assert not any("lock" in o.lower() and "error" in o.lower() for o in outputs)
     assert month_totals(instance_env["FINOPS_WAREHOUSE"]) == totals
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def graphql(port: int, query: str, variables: dict | None = None) -> dict:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/graphql",
-        data=json.dumps({"query": query, "variables": variables or {}}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        body = json.loads(response.read())
-    assert "errors" not in body, body
-    return body["data"]
-
-
-@pytest.fixture
-def dagster_dev(instance_env, tmp_path):
-    port = free_port()
-    log = open(tmp_path / "dagster_dev.log", "w")  # noqa: SIM115
-    server = subprocess.Popen(
-        [BIN / "dagster", "dev", "-h", "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"],
-        env=instance_env,
-        cwd=REPO,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                nodes = graphql(port, "{ assetNodes { assetKey { path } } }")["assetNodes"]
-                if nodes:
-                    break
-            except (OSError, AssertionError):
-                pass
-            assert server.poll() is None, (tmp_path / "dagster_dev.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "dagster dev did not answer within 120 s"
-            time.sleep(1)
-        yield port, instance_env
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(10)
-        log.close()
-
-
-@pytest.mark.slow
-def test_dagster_dev_serves_the_graph_and_runs_a_ui_backfill(dagster_dev):
-    port, env = dagster_dev
-    nodes = graphql(
-        port,
-        "{ assetNodes { assetKey { path } dependencyKeys { path } "
-        "assetChecksOrError { ... on AssetChecks { checks { name } } } } }",
-    )["assetNodes"]
-    graph = {tuple(n["assetKey"]["path"]): n for n in nodes}
-    assert sorted(graph) == sorted(tuple(a) for a in ASSETS)
-    assert sorted(d["path"] for d in graph[("core", "cost_facts")]["dependencyKeys"]) == [
-        ["raw", "aws_cur"],
-        ["raw", "azure_cost"],
-        ["raw", "focus"],
-        ["raw", "gcp_billing"],
-    ]
-    assert sorted(
-        c["name"] for c in graph[("core", "cost_facts")]["assetChecksOrError"]["checks"]
-    ) == [
-        "contract",
-        "money_conserved_from_sources",
-        "no_duplicate_charges",
-        "reconciles_with_aws_cur",
-        "reconciles_with_azure_cost",
-        "reconciles_with_focus",
-        "reconciles_with_gcp_billing",
-    ]
-    assert [d["path"] for d in graph[("core", "allocated_costs")]["dependencyKeys"]] == [
-        ["core", "amortized_costs"]
-    ]
-    assert [d["path"] for d in graph[("mart", "daily_cost_by_team")]["dependencyKeys"]] == [
-        ["core", "allocated_costs"]
-    ]
-    assert sorted(
-        c["name"] for c in graph[("core", "amortized_costs")]["assetChecksOrError"]["checks"]
-    ) == ["commitments_balance", "contract", "money_conserved", "spread_schedules_exact"]
-
-    launched = graphql(
-        port,
-        """mutation($params: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $params) {
-             __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message } } }""",
-        {
-            "params": {
-                "partitionsByAssets": [
-                    {
-                        "assetKey": {"path": key},
-                        "partitions": {"range": {"start": "2025-01-01", "end": "2025-01-31"}},
-                    }
-                    for key in ASSETS
-                ]
-            }
-        },
-    )["launchPartitionBackfill"]
-    assert launched["__typename"] == "LaunchBackfillSuccess", launched
-    deadline = time.monotonic() + 400
-    status = None
-    while time.monotonic() < deadline:
-        status = graphql(
-            port,
-            "query($id: String!) { partitionBackfillOrError(backfillId: $id) { ... on PartitionBackfill { status } } }",
-            {"id": launched["backfillId"]},
-        )["partitionBackfillOrError"]["status"]
-        if status not in ("REQUESTED", "CANCELING", "FAILING"):
-            break
-        time.sleep(2)
-    assert status == "COMPLETED_SUCCESS"
-    totals = month_totals(env["FINOPS_WAREHOUSE"])
-    assert [(c, days) for c, days, _ in totals] == [("EUR", 31), ("USD", 31)]
-    assert totals == facts_totals(env["FINOPS_WAREHOUSE"])
