@@ -7,6 +7,7 @@ import os
 os.environ["FINOPS_START_DATE"] = "2023-01-01"
 
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -58,6 +59,16 @@ class Pipeline:
             raise_on_error=False,
         )
 
+    def restore(self, state: "Pipeline") -> "Pipeline":
+        """Start from ``state`` (see ``load_once``): its landing files and warehouse copied in.
+        The assets keep no state outside the landing zone and the warehouse, so this is the
+        same as having run the load here."""
+        shutil.copytree(state.landing, self.landing, dirs_exist_ok=True)
+        for suffix in ("", ".wal"):
+            if Path(state.warehouse + suffix).exists():
+                shutil.copy(state.warehouse + suffix, self.warehouse + suffix)
+        return self
+
     def query(self, sql: str, params=None) -> list[tuple]:
         with duckdb.connect(self.warehouse, read_only=True) as con:
             return con.execute(sql, params or []).fetchall()
@@ -99,6 +110,25 @@ def failed_checks(result: dg.ExecuteInProcessResult) -> list[str]:
         for e in result.get_asset_check_evaluations()
         if not e.passed
     )
+
+
+def load_once(
+    root: Path, deliver: Callable[[Path], None], start: str, end: str | None = None
+) -> Pipeline:
+    """A landing zone filled by ``deliver`` and loaded through every asset for ``start..end``:
+    made once per module and handed to each test with ``Pipeline.restore``, so tests about what
+    happens *after* a good load do not each pay for the load."""
+    landing = root / "landing"
+    landing.mkdir(parents=True)
+    deliver(landing)
+    with dg.DagsterInstance.ephemeral() as instance:
+        state = Pipeline(
+            landing=landing, warehouse=str(root / "warehouse.duckdb"), instance=instance
+        )
+        result = state.materialize(start, end)
+        assert result.success, failure_messages(result)
+        assert failed_checks(result) == []
+    return state
 
 
 @pytest.fixture(scope="session")

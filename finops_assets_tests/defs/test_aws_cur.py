@@ -11,7 +11,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from finops_assets_tests.conftest import failed_checks, failure_messages
+from finops_assets_tests.conftest import failed_checks, failure_messages, load_once
 
 REAL_CUR = (
     Path(__file__).parents[3] / "shared" / "data" / "real_samples" / "aws_legacy_cur_anonymized.csv"
@@ -56,10 +56,27 @@ def edited_cur(edit) -> str:
     return out.getvalue()
 
 
+def deliver_real_cur(landing: Path) -> None:
+    deliver_cur(landing, "assembly-1", REAL_CUR.read_text(), parts=2)
+
+
 @pytest.fixture
 def cur_pipeline(pipeline):
-    deliver_cur(pipeline.landing, "assembly-1", REAL_CUR.read_text(), parts=2)
+    deliver_real_cur(pipeline.landing)
     return pipeline
+
+
+@pytest.fixture(scope="module")
+def cur_loaded_once(tmp_path_factory):
+    return load_once(
+        tmp_path_factory.mktemp("cur_loaded"), deliver_real_cur, "2023-11-01", "2023-11-30"
+    )
+
+
+@pytest.fixture
+def cur_loaded(pipeline, cur_loaded_once):
+    """The real CUR month delivered and loaded through every asset (a copy for this test)."""
+    return pipeline.restore(cur_loaded_once)
 
 
 def facts_total(pipeline):
@@ -82,52 +99,48 @@ def test_real_cur_keeps_every_cent(cur_pipeline):
     ) == [("Tax", 12), ("Usage", 1269)]
 
 
-def test_a_new_assembly_replaces_the_month(cur_pipeline):
-    assert cur_pipeline.materialize("2023-11-01", "2023-11-30").success
+def test_a_new_assembly_replaces_the_month(cur_loaded):
 
     def double_tax(row):
         if row["lineItem/LineItemType"] == "Tax":
             row["lineItem/UnblendedCost"] = str(Decimal(row["lineItem/UnblendedCost"]) * 2)
 
-    deliver_cur(cur_pipeline.landing, "assembly-2", edited_cur(double_tax))
-    result = cur_pipeline.materialize("2023-11-01", "2023-11-30")
+    deliver_cur(cur_loaded.landing, "assembly-2", edited_cur(double_tax))
+    result = cur_loaded.materialize("2023-11-01", "2023-11-30")
     assert result.success, failure_messages(result)
     # Σ Tax in the sample is 0.08: the restated month carries it twice, and no row of assembly-1.
-    assert facts_total(cur_pipeline) == (1281, REAL_TOTAL + Decimal("0.08"))
-    assert cur_pipeline.query("SELECT DISTINCT x_DeliveryId FROM raw.aws_cur") == [("assembly-2",)]
+    assert facts_total(cur_loaded) == (1281, REAL_TOTAL + Decimal("0.08"))
+    assert cur_loaded.query("SELECT DISTINCT x_DeliveryId FROM raw.aws_cur") == [("assembly-2",)]
 
 
-def test_manifest_naming_a_missing_file_keeps_the_month(cur_pipeline):
-    assert cur_pipeline.materialize("2023-11-01", "2023-11-30").success
-    folder = deliver_cur(cur_pipeline.landing, "assembly-2", REAL_CUR.read_text())
+def test_manifest_naming_a_missing_file_keeps_the_month(cur_loaded):
+    folder = deliver_cur(cur_loaded.landing, "assembly-2", REAL_CUR.read_text())
     (folder / f"{REPORT}-00001.csv.gz").unlink()
-    result = cur_pipeline.materialize("2023-11-01", "2023-11-30")
+    result = cur_loaded.materialize("2023-11-01", "2023-11-30")
     assert not result.success
     assert "but the file is missing" in failure_messages(result)
-    assert facts_total(cur_pipeline) == (1281, REAL_TOTAL)
+    assert facts_total(cur_loaded) == (1281, REAL_TOTAL)
 
 
-def test_manifest_key_escaping_the_landing_root_is_refused(cur_pipeline):
-    assert cur_pipeline.materialize("2023-11-01", "2023-11-30").success
-    manifest = cur_pipeline.landing / "aws-cur" / REPORT / PERIOD / f"{REPORT}-Manifest.json"
+def test_manifest_key_escaping_the_landing_root_is_refused(cur_loaded):
+    manifest = cur_loaded.landing / "aws-cur" / REPORT / PERIOD / f"{REPORT}-Manifest.json"
     data = json.loads(manifest.read_text())
     data["reportKeys"] = [f"cur/{REPORT}/{PERIOD}/assembly-1/../../../../../etc/passwd.csv.gz"]
     manifest.write_text(json.dumps(data))
-    result = cur_pipeline.materialize("2023-11-15")
+    result = cur_loaded.materialize("2023-11-15")
     assert not result.success
     assert "not inside" in failure_messages(result)
-    assert facts_total(cur_pipeline) == (1281, REAL_TOTAL)
+    assert facts_total(cur_loaded) == (1281, REAL_TOTAL)
 
 
-def test_renamed_cost_column_is_a_clear_error(cur_pipeline):
-    assert cur_pipeline.materialize("2023-11-01", "2023-11-30").success
+def test_renamed_cost_column_is_a_clear_error(cur_loaded):
     text = REAL_CUR.read_text().replace("lineItem/UnblendedCost", "lineItem/UnblendedCostUSD", 1)
-    deliver_cur(cur_pipeline.landing, "assembly-2", text)
-    result = cur_pipeline.materialize("2023-11-01", "2023-11-30")
+    deliver_cur(cur_loaded.landing, "assembly-2", text)
+    result = cur_loaded.materialize("2023-11-01", "2023-11-30")
     assert not result.success
     message = failure_messages(result)
     assert "assembly-2/finops-cur-00001.csv.gz" in message and "UnblendedCost" in message
-    assert facts_total(cur_pipeline) == (1281, REAL_TOTAL)
+    assert facts_total(cur_loaded) == (1281, REAL_TOTAL)
 
 
 def test_unknown_line_item_type_is_kept_at_unblended_cost_and_counted(cur_pipeline):

@@ -10,7 +10,7 @@ import duckdb
 import pytest
 
 from finops_assets.lib.sample_aws_exports import generate_cur2_export
-from finops_assets_tests.conftest import failed_checks, failure_messages
+from finops_assets_tests.conftest import failed_checks, failure_messages, load_once
 
 REAL_FOCUS = (
     Path(__file__).parents[3]
@@ -45,6 +45,27 @@ def file_sum(files: list[str], expression: str, where: str = "true") -> Decimal:
 def cur2_pipeline(pipeline):
     summary = generate_cur2_export(pipeline.landing, date(2025, 1, 20), 22, 300, 9, export=EXPORT)
     pipeline.summary = summary
+    return pipeline
+
+
+@pytest.fixture(scope="module")
+def cur2_loaded_once(tmp_path_factory):
+    summaries = []
+
+    def deliver(landing):
+        summaries.append(
+            generate_cur2_export(landing, date(2025, 1, 20), 22, 300, 9, export=EXPORT)
+        )
+
+    state = load_once(tmp_path_factory.mktemp("cur2_loaded"), deliver, "2025-01-20", "2025-01-31")
+    return state, summaries[0]
+
+
+@pytest.fixture
+def cur2_loaded(pipeline, cur2_loaded_once):
+    """The export's January loaded through every asset (a copy for this test), and its summary."""
+    state, summary = cur2_loaded_once
+    pipeline.restore(state).summary = summary
     return pipeline
 
 
@@ -114,9 +135,8 @@ def test_cur2_export_loads_every_cent_across_casings_and_leftovers(cur2_pipeline
     )
 
 
-def test_rewritten_export_replaces_the_month(cur2_pipeline):
-    pipeline, summary = cur2_pipeline, cur2_pipeline.summary
-    assert pipeline.materialize("2025-01-20", "2025-01-31").success
+def test_rewritten_export_replaces_the_month(cur2_loaded):
+    pipeline, summary = cur2_loaded, cur2_loaded.summary
     (january,) = listed_files(pipeline.landing, summary.manifests[0])
     before = file_sum([january], "CAST(line_item_unblended_cost AS DECIMAL(38, 12))")
     tax = file_sum(
@@ -144,9 +164,8 @@ def test_rewritten_export_replaces_the_month(cur2_pipeline):
     assert pipeline.query("SELECT DISTINCT x_DeliveryId FROM raw.aws_cur") == [("refresh-2",)]
 
 
-def test_export_manifest_naming_a_missing_file_keeps_the_month(cur2_pipeline):
-    pipeline, summary = cur2_pipeline, cur2_pipeline.summary
-    assert pipeline.materialize("2025-01-20", "2025-01-31").success
+def test_export_manifest_naming_a_missing_file_keeps_the_month(cur2_loaded):
+    pipeline, summary = cur2_loaded, cur2_loaded.summary
     before = pipeline.query("SELECT count(*), sum(BilledCost) FROM core.cost_facts")
     manifest_path = pipeline.landing / summary.manifests[0]
     manifest = json.loads(manifest_path.read_text())

@@ -11,7 +11,7 @@ import duckdb
 import pytest
 
 from finops_assets.lib.sample_azure import MCA_ACCOUNT
-from finops_assets_tests.conftest import failed_checks, failure_messages
+from finops_assets_tests.conftest import failed_checks, failure_messages, load_once
 
 REAL_AZURE = (
     Path(__file__).parents[3]
@@ -66,10 +66,27 @@ def gz(text: str) -> bytes:
     return gzip.compress(text.encode())
 
 
+def deliver_real_export(landing: Path) -> None:
+    deliver_azure(landing, "run-1", {"part_0_0001.csv.gz": gz(REAL_AZURE.read_text())})
+
+
 @pytest.fixture
 def real_pipeline(pipeline):
-    deliver_azure(pipeline.landing, "run-1", {"part_0_0001.csv.gz": gz(REAL_AZURE.read_text())})
+    deliver_real_export(pipeline.landing)
     return pipeline
+
+
+@pytest.fixture(scope="module")
+def real_loaded_once(tmp_path_factory):
+    return load_once(
+        tmp_path_factory.mktemp("azure_loaded"), deliver_real_export, "2023-09-01", "2023-09-30"
+    )
+
+
+@pytest.fixture
+def real_loaded(pipeline, real_loaded_once):
+    """The real EA month delivered and loaded through every asset (a copy for this test)."""
+    return pipeline.restore(real_loaded_once)
 
 
 def facts_total(pipeline) -> tuple:
@@ -121,8 +138,7 @@ def test_real_ea_export_keeps_every_cent(real_pipeline):
     ]
 
 
-def test_a_newer_run_replaces_the_month(real_pipeline):
-    assert real_pipeline.materialize("2023-09-01", "2023-09-30").success
+def test_a_newer_run_replaces_the_month(real_loaded):
     # Run 2 restates the month with one row less (the first data row dropped).
     header, _first, *rest = REAL_AZURE.read_text().splitlines(keepends=True)
     (dropped,) = duckdb.sql(
@@ -131,16 +147,16 @@ def test_a_newer_run_replaces_the_month(real_pipeline):
     ).fetchall()[0]
     assert dropped == Decimal("0.000305367000")
     deliver_azure(
-        real_pipeline.landing,
+        real_loaded.landing,
         "run-2",
         {"part_0_0001.csv.gz": gz(header + "".join(rest))},
         submitted="2023-10-03T06:00:00Z",
     )
-    result = real_pipeline.materialize("2023-09-01", "2023-09-30")
+    result = real_loaded.materialize("2023-09-01", "2023-09-30")
     assert result.success, failure_messages(result)
     assert failed_checks(result) == []
-    assert facts_total(real_pipeline) == (26, REAL_TOTAL - dropped)
-    assert real_pipeline.query("SELECT DISTINCT x_DeliveryId FROM raw.azure_cost") == [("run-2",)]
+    assert facts_total(real_loaded) == (26, REAL_TOTAL - dropped)
+    assert real_loaded.query("SELECT DISTINCT x_DeliveryId FROM raw.azure_cost") == [("run-2",)]
 
 
 def _month_snapshot(pipeline) -> list[tuple]:
@@ -152,61 +168,58 @@ def _month_snapshot(pipeline) -> list[tuple]:
     )
 
 
-def test_manifest_listing_a_missing_blob_keeps_the_month(real_pipeline):
-    assert real_pipeline.materialize("2023-09-01", "2023-09-30").success
-    before = _month_snapshot(real_pipeline)
+def test_manifest_listing_a_missing_blob_keeps_the_month(real_loaded):
+    before = _month_snapshot(real_loaded)
     assert before == [("facts", 27, REAL_TOTAL), ("mart", 27, REAL_TOTAL), ("raw", 27, REAL_TOTAL)]
     folder = deliver_azure(
-        real_pipeline.landing,
+        real_loaded.landing,
         "run-2",
         {"part_0_0001.csv.gz": gz(REAL_AZURE.read_text())},
         submitted="2023-10-03T06:00:00Z",
         blobs=[f"costexports/{EXPORT}/{RANGE}/run-2/part_0_0001.csv.gz", "part_0_0002.csv.gz"],
     )
-    result = real_pipeline.materialize("2023-09-01", "2023-09-30")
+    result = real_loaded.materialize("2023-09-01", "2023-09-30")
     assert not result.success
     message = failure_messages(result)
     assert str(folder / "manifest.json") in message
     assert "'part_0_0002.csv.gz' but the file is missing" in message
-    assert _month_snapshot(real_pipeline) == before
+    assert _month_snapshot(real_loaded) == before
 
 
-def test_blob_escaping_the_landing_root_is_refused(real_pipeline):
-    assert real_pipeline.materialize("2023-09-01", "2023-09-30").success
-    before = _month_snapshot(real_pipeline)
+def test_blob_escaping_the_landing_root_is_refused(real_loaded):
+    before = _month_snapshot(real_loaded)
     folder = deliver_azure(
-        real_pipeline.landing,
+        real_loaded.landing,
         "run-2",
         {"part_0_0001.csv.gz": gz(REAL_AZURE.read_text())},
         submitted="2023-10-03T06:00:00Z",
         blobs=["../../../../../../etc/passwd.csv.gz"],
     )
-    result = real_pipeline.materialize("2023-09-02")
+    result = real_loaded.materialize("2023-09-02")
     assert not result.success
     message = failure_messages(result)
     assert str(folder / "manifest.json") in message
     assert "'../../../../../../etc/passwd.csv.gz' escapes its run folder" in message
-    assert _month_snapshot(real_pipeline) == before
+    assert _month_snapshot(real_loaded) == before
 
 
-def test_renamed_cost_column_is_a_clear_error(real_pipeline):
-    assert real_pipeline.materialize("2023-09-01", "2023-09-30").success
-    before = _month_snapshot(real_pipeline)
+def test_renamed_cost_column_is_a_clear_error(real_loaded):
+    before = _month_snapshot(real_loaded)
     text = REAL_AZURE.read_text().replace("CostInBillingCurrency", "CostInBillingCurrencyEUR", 1)
     folder = deliver_azure(
-        real_pipeline.landing,
+        real_loaded.landing,
         "run-2",
         {"part_0_0001.csv.gz": gz(text)},
         submitted="2023-10-03T06:00:00Z",
     )
-    result = real_pipeline.materialize("2023-09-01", "2023-09-30")
+    result = real_loaded.materialize("2023-09-01", "2023-09-30")
     assert not result.success
     message = failure_messages(result)
     assert str(folder / "part_0_0001.csv.gz") in message
     assert "missing column(s) CostInBillingCurrency" in message
     assert "look like it: CostInBillingCurrencyEUR" in message
     assert "Fix:" in message
-    assert _month_snapshot(real_pipeline) == before
+    assert _month_snapshot(real_loaded) == before
 
 
 def test_an_older_broken_run_does_not_block_a_newer_good_one(real_pipeline):

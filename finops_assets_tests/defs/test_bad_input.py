@@ -9,21 +9,31 @@ import pyarrow.parquet as pq
 import pytest
 
 from finops_assets.lib.sample_data import delivery_path, write_delivery
-from finops_assets_tests.conftest import failed_checks, failure_messages
+from finops_assets_tests.conftest import failed_checks, failure_messages, load_once
 
 DAY = "2025-01-05"
 LATER = datetime(2025, 2, 20, tzinfo=UTC)
 BAD_ID = "20250220T000000Z-0badbad0"
 
 
-@pytest.fixture
-def loaded(sample_pipeline):
-    """The sample month's DAY loaded through every table, and its snapshot."""
-    result = sample_pipeline.materialize(DAY)
-    assert result.success, failure_messages(result)
-    before = sample_pipeline.snapshot(DAY)
+@pytest.fixture(scope="module")
+def loaded_once(tmp_path_factory, sample_exports):
+    """The sample month's DAY loaded through every table once, and its snapshot."""
+    state = load_once(
+        tmp_path_factory.mktemp("bad_input"),
+        lambda landing: shutil.copytree(sample_exports[0], landing, dirs_exist_ok=True),
+        DAY,
+    )
+    before = state.snapshot(DAY)
     assert all(rows for rows in before.values())
-    return sample_pipeline, before
+    return state, before
+
+
+@pytest.fixture
+def loaded(pipeline, loaded_once):
+    """A copy of the loaded sample for one test to break, and the snapshot it must keep."""
+    state, before = loaded_once
+    return pipeline.restore(state), before
 
 
 def newest_aws_table(landing) -> pa.Table:
