@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -381,8 +382,6 @@ ASSETS = [
 
 
 def graphql(url: str, query: str, variables: dict | None = None) -> dict:
-    import urllib.request
-
     request = urllib.request.Request(
         f"{url}/graphql",
         data=json.dumps({"query": query, "variables": variables or {}}).encode(),
@@ -470,8 +469,6 @@ def backfill_everything(url: str, first: str, last: str, log: Path) -> None:
 
 
 def _ui_up(url: str) -> bool:
-    import urllib.request
-
     try:
         with urllib.request.urlopen(f"{url}/server_info", timeout=5) as response:
             return response.status == 200

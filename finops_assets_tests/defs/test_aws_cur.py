@@ -100,7 +100,6 @@ def test_real_cur_keeps_every_cent(cur_pipeline):
 
 
 def test_a_new_assembly_replaces_the_month(cur_loaded):
-
     def double_tax(row):
         if row["lineItem/LineItemType"] == "Tax":
             row["lineItem/UnblendedCost"] = str(Decimal(row["lineItem/UnblendedCost"]) * 2)
