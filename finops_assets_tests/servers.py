@@ -195,18 +195,18 @@ def patched_environ(values: Mapping[str, str | None]) -> Iterator[None]:
     ``monkeypatch`` of code that runs outside pytest."""
     saved = {name: os.environ.get(name) for name in values}
     try:
-        for name, value in values.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        _set_environ(values)
         yield
     finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        _set_environ(saved)
+
+
+def _set_environ(values: Mapping[str, str | None]) -> None:
+    for name, value in values.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 def _apply(monkeypatch: pytest.MonkeyPatch, values: Mapping[str, str | None]) -> None:

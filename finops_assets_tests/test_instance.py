@@ -16,19 +16,6 @@ from finops_assets.lib.sample_data import generate_sample_exports
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-ASSETS = [
-    ["raw", "focus"],
-    ["raw", "aws_cur"],
-    ["raw", "azure_cost"],
-    ["raw", "gcp_billing"],
-    ["core", "cost_facts"],
-    ["core", "amortized_costs"],
-    ["core", "allocated_costs"],
-    ["mart", "daily_cost_by_team"],
-    ["mart", "untagged_spend"],
-    ["mart", "commitment_utilization"],
-    ["mart", "commitment_coverage"],
-]
 
 
 @pytest.fixture

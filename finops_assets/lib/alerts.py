@@ -174,6 +174,17 @@ class Alert:
     link: str | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
 
+    def facts(self) -> list[tuple[str, str | None]]:
+        """The labelled fields every format shows (empty ones are left out by the formats)."""
+        return [
+            ("Severity", self.severity.upper()),
+            ("Asset", self.asset_key),
+            ("Check", self.check_name),
+            ("Partition", self.partition),
+            ("Job", self.job_name),
+            ("Run", self.run_id),
+        ]
+
 
 def alert_id_for(kind: AlertKind, storage_id: int) -> str:
     return f"{kind}-{storage_id}"
@@ -321,15 +332,7 @@ def slack_payload(alert: Alert) -> dict[str, Any]:
     """A Slack incoming-webhook message: ``text`` is the notification fallback, ``blocks`` the
     message (header, details, facts, link)."""
     marker = ":red_circle:" if alert.severity == "error" else ":warning:"
-    facts = [
-        ("Severity", alert.severity.upper()),
-        ("Asset", alert.asset_key),
-        ("Check", alert.check_name),
-        ("Partition", alert.partition),
-        ("Job", alert.job_name),
-        ("Run", alert.run_id),
-        *alert.metadata.items(),
-    ]
+    facts = [*alert.facts(), *alert.metadata.items()]
     fields = [
         {"type": "mrkdwn", "text": _clip(f"*{_slack_escape(k)}*\n{_slack_escape(v)}", 2000)}
         for k, v in facts
@@ -372,12 +375,7 @@ def email_message(alert: Alert, target: EmailTarget) -> EmailMessage:
     message["Message-ID"] = make_msgid(idstring=alert.alert_id)
     message["X-Dagster-Alert-Id"] = alert.alert_id
     facts = [
-        ("Severity", alert.severity.upper()),
-        ("Asset", alert.asset_key),
-        ("Check", alert.check_name),
-        ("Partition", alert.partition),
-        ("Job", alert.job_name),
-        ("Run", alert.run_id),
+        *alert.facts(),
         ("When", alert.timestamp.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")),
     ]
     body = [alert.title, "", alert.text, ""]

@@ -127,16 +127,30 @@ def group_focus_folders(objects: Iterable[ObjectLike]) -> list[DeliveryFolder]:
     ]
 
 
-def _parse_created_at(value: object, fallback: datetime, where: str) -> datetime:
-    if value is None:
-        return fallback
+def parse_timestamp(
+    value: object,
+    where: str,
+    name: str,
+    example: str = "2025-02-01T06:00:00Z",
+    error: type[ValueError] = DeliveryError,
+) -> datetime:
+    """An ISO-8601 timestamp from a manifest or metadata file, in UTC when it names no zone.
+    Lenient where producers are: a lowercase ``z``, and single-digit hours as in the FOCUS
+    specification's own examples (``T0:00:00Z``). Anything else raises ``error`` naming ``where``
+    and ``name``."""
     if not isinstance(value, str):
-        raise DeliveryError(f"{where}: createdAt must be an ISO-8601 timestamp, got {value!r}")
+        raise error(f"{where}: {name} must be an ISO-8601 timestamp, got {value!r}")
+    text = value.strip().replace("z", "Z").replace("Z", "+00:00")
+    if "T" in text:
+        day, _, clock = text.partition("T")
+        hour, _, rest = clock.partition(":")
+        if len(hour) == 1:
+            text = f"{day}T0{hour}:{rest}"
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(text)
     except ValueError:
-        raise DeliveryError(
-            f"{where}: createdAt {value!r} is not an ISO-8601 timestamp (e.g. 2025-02-01T06:00:00Z)"
+        raise error(
+            f"{where}: {name} {value!r} is not an ISO-8601 timestamp (e.g. {example})"
         ) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
@@ -201,7 +215,11 @@ def parse_focus_manifest(
         dataset=folder.dataset,
         billing_period=folder.billing_period,
         delivery_id=folder.delivery_id,
-        created_at=_parse_created_at(manifest.get("createdAt"), manifest_object.modified, where),
+        created_at=(
+            manifest_object.modified
+            if manifest.get("createdAt") is None
+            else parse_timestamp(manifest["createdAt"], where, "createdAt")
+        ),
         files=tuple(files),
         prefix=folder.prefix,
     )

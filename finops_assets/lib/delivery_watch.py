@@ -24,6 +24,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
+from finops_assets.lib.deliveries import parse_timestamp
+
 STATE_VERSION = 1
 
 
@@ -261,22 +263,7 @@ class RecencyError(ValueError):
 
 
 def _recency_time(value: object, where: str, name: str) -> datetime:
-    if not isinstance(value, str):
-        raise RecencyError(f"{where}: {name} must be an ISO-8601 timestamp, got {value!r}")
-    text = value.strip().replace("z", "Z").replace("Z", "+00:00")
-    # The specification's own examples write single-digit hours ("T0:00:00Z").
-    if "T" in text:
-        day, _, clock = text.partition("T")
-        hour, _, rest = clock.partition(":")
-        if len(hour) == 1:
-            text = f"{day}T0{hour}:{rest}"
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        raise RecencyError(
-            f"{where}: {name} {value!r} is not an ISO-8601 timestamp (e.g. 2025-01-27T00:00:00Z)"
-        ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parse_timestamp(value, where, name, "2025-01-27T00:00:00Z", RecencyError)
 
 
 def recency_incomplete_days(

@@ -17,6 +17,7 @@ from finops_assets.lib.deliveries import (
     parse_cur_manifest,
     parse_data_export_manifest,
     parse_focus_manifest,
+    parse_timestamp,
 )
 from finops_assets.resources.landing import LandingObject
 
@@ -113,6 +114,25 @@ def test_newest_delivery_per_period_wins_and_corrections_window():
     assert [d.delivery_id for d in deliveries_for_month(newest, "2025-01", 1)] == ["d2", "d3"]
     assert [d.delivery_id for d in deliveries_for_month(newest, "2025-01", 0)] == ["d2"]
     assert add_months("2025-12", 1) == "2026-01"
+
+
+def test_manifest_created_at_is_utc_and_a_bad_one_names_the_manifest():
+    def created(value):
+        folder = folder_with([("a.parquet", 1)])
+        return parse_focus_manifest(
+            folder, manifest(["a.parquet"], createdAt=value), "m"
+        ).created_at
+
+    assert created("2025-02-03T04:05:06Z") == datetime(2025, 2, 3, 4, 5, 6, tzinfo=UTC)
+    assert created("2025-02-03T04:05:06") == datetime(2025, 2, 3, 4, 5, 6, tzinfo=UTC)
+    assert created("2025-02-03T4:05:06z") == datetime(2025, 2, 3, 4, 5, 6, tzinfo=UTC)
+    assert created("2025-02-03T06:05:06+02:00") == datetime(2025, 2, 3, 4, 5, 6, tzinfo=UTC)
+    with pytest.raises(DeliveryError, match=r"^m: createdAt 'yesterday' is not an ISO-8601"):
+        created("yesterday")
+    with pytest.raises(DeliveryError, match=r"^m: createdAt must be an ISO-8601 timestamp, got 5"):
+        created(5)
+    with pytest.raises(ValueError, match=r"TimeSectorEnd .* \(e\.g\. 2025-01-27"):
+        parse_timestamp("2025-13-01", "r.json", "TimeSectorEnd", "2025-01-27T00:00:00Z")
 
 
 CUR_PERIOD = "aws-cur/finops-cur/20250101-20250201"
