@@ -206,10 +206,11 @@ def generate(out: Path, start: date, days: int, sources: str, seed: int) -> None
 
 
 def restate_focus(landing: Path, day: date) -> float:
-    """A new AWS FOCUS delivery of the month in which ``day``'s costs doubled; returns the new
-    Σ BilledCost of that day in USD."""
-    months = sorted((landing / "focus/aws/aws-focus").iterdir())
-    newest = sorted(p for p in months[-1].iterdir() if p.is_dir())[-1]
+    """A new AWS FOCUS delivery of the month holding ``day`` (not the newest month: the landed
+    window spans two months on the first days of a month) in which ``day``'s costs doubled;
+    returns the new Σ BilledCost of that day in USD."""
+    month = landing / "focus/aws/aws-focus" / f"billing_period={day:%Y-%m}"
+    newest = sorted(p for p in month.iterdir() if p.is_dir())[-1]
     target = newest.parent / "29991231T000000Z-restated"
     shutil.copytree(newest, target)
     (part,) = target.glob("*.parquet")
