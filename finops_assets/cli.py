@@ -8,14 +8,13 @@ from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
-from finops_assets.lib.sample_aws_cur import generate_aws_cur
-from finops_assets.lib.sample_aws_exports import generate_cur2_export
-from finops_assets.lib.sample_azure import generate_azure_cost
-from finops_assets.lib.sample_data import SUPPORTED_FORMATS, generate_sample_exports
-from finops_assets.lib.sample_gcp import generate_gcp_billing
-
-SOURCES = ("focus", "aws-cur", "azure", "gcp", "aws-exports")
-DEFAULT_SOURCES = ("focus", "aws-cur", "azure", "gcp")
+from finops_assets.samples.aws_cur import generate_aws_cur
+from finops_assets.samples.aws_data_exports import generate_cur2_export
+from finops_assets.samples.azure import generate_azure_cost
+from finops_assets.samples.focus import SUPPORTED_FORMATS, generate_sample_exports
+from finops_assets.samples.gcp import generate_gcp_billing
+from finops_assets.sources import DEFAULT_SAMPLE_SOURCES as DEFAULT_SOURCES
+from finops_assets.sources import SAMPLE_SOURCES as SOURCES
 
 
 def _iso_date(text: str) -> date:

@@ -1,7 +1,15 @@
-"""Dagster entry point: ``finops_assets.definitions:defs`` (also loaded by workspace.yaml)."""
+"""Dagster entry point: ``finops_assets.definitions:defs`` (also loaded by workspace.yaml).
+
+``build_defs(settings, resources)`` is the one seam: it reads the rules named by the settings,
+builds the daily partitions from ``settings.start_date`` and calls ``build(context)`` of every
+definitions module: each source folder of the registry (``finops_assets.sources``) and each
+domain folder below. Nothing is read at import, so tests build definitions from their own
+settings and get exactly those rules and partitions.
+"""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -9,11 +17,18 @@ from typing import Any
 import dagster as dg
 from dagster_gcp import BigQueryResource
 
+from finops_assets.defs.context import DefsContext
 from finops_assets.lib.rules import load_rules
+from finops_assets.partitions import build_daily_partitions
 from finops_assets.resources.landing import landing_zone_from_url
 from finops_assets.resources.rules import RulesResource
 from finops_assets.resources.warehouse import Warehouse
 from finops_assets.settings import Settings
+from finops_assets.sources import SOURCES
+
+# Domain folders under finops_assets/defs/, in data-flow order (DESIGN §1).
+DOMAINS = ("core", "marts", "freshness", "alerts", "automation")
+DEFINITION_MODULES = ("assets", "checks", "sensors")
 
 
 def default_resources(settings: Settings) -> dict[str, Any]:
@@ -35,23 +50,34 @@ def default_resources(settings: Settings) -> dict[str, Any]:
     }
 
 
+def definition_packages() -> list[str]:
+    """Every package whose assets/checks/sensors modules make up the definitions."""
+    return [spec.package for spec in SOURCES] + [f"finops_assets.defs.{d}" for d in DOMAINS]
+
+
 def build_defs(
     settings: Settings | None = None, resources: Mapping[str, Any] | None = None
 ) -> dg.Definitions:
     """All definitions, with resources from ``settings`` (default: the environment) and any
     ``resources`` given replacing them. Tests swap resources here instead of patching modules."""
     settings = settings or Settings.from_env()
-    folder_defs = dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
-    from finops_assets.partitions import daily_partitions  # loaded with the defs folder
-
-    if daily_partitions.start.date().isoformat() != settings.start_date:
-        raise ValueError(
-            f"Partitions start on {daily_partitions.start.date()} (FINOPS_START_DATE when the "
-            f"definitions were first loaded) but settings ask for {settings.start_date}; set "
-            "FINOPS_START_DATE before loading the definitions."
-        )
+    context = DefsContext(
+        settings=settings,
+        rules=load_rules(settings.config_path),
+        partitions=build_daily_partitions(settings.start_date),
+    )
+    parts = []
+    for package in definition_packages():
+        for name in DEFINITION_MODULES:
+            try:
+                module = importlib.import_module(f"{package}.{name}")
+            except ModuleNotFoundError as error:
+                if error.name == f"{package}.{name}":
+                    continue
+                raise
+            parts.append(module.build(context))
     return dg.Definitions.merge(
-        folder_defs,
+        *parts,
         dg.Definitions(
             resources={**default_resources(settings), **(resources or {})},
             # Every step takes the one warehouse pool slot, so steps cannot overlap anyway; one

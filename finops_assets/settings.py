@@ -8,12 +8,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 
+from finops_assets.sources import LANDING_ROOTS
+
 DEFAULT_LANDING_URL = "data/landing"
 DEFAULT_WAREHOUSE = "data/warehouse.duckdb"
 DEFAULT_START_DATE = "2025-01-01"
 
-# The top-level folders of a landing zone, one per export family (DESIGN §3).
-LANDING_ROOTS = ("aws-cur", "aws-data-exports", "azure", "gcp", "focus")
+# The top-level folders of a landing zone, one per export family (DESIGN §3), from the registry.
 # FINOPS_LANDING_URL_AWS_CUR, ... : one landing zone per root, for teams that keep AWS exports in
 # S3 and GCP exports in GCS. Each URL contains the `<root>/` folder, like FINOPS_LANDING_URL.
 LANDING_ROUTE_ENV_VARS = {

@@ -485,7 +485,7 @@ def run_raw_copy(files: list[Path], workdir: Path, sampler: PeakSampler) -> Stag
     typed `raw.aws_cur` pays this on top of the floor."""
     import duckdb
 
-    from finops_assets.lib.aws_cur import RAW_CUR_COLUMNS
+    from finops_assets.defs.sources.aws.cur import RAW_CUR_COLUMNS
 
     paths = [str(f) for f in files]
     start = time.time()

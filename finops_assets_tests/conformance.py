@@ -37,8 +37,9 @@ from pathlib import Path
 
 import yaml
 
+from finops_assets_tests.paths import REAL_SAMPLES
+
 REPO = Path(__file__).resolve().parents[1]
-REAL_SAMPLES = REPO.parent / "shared" / "data" / "real_samples"
 DEFAULT_ALLOWLIST = REPO / "conformance" / "allowlist.yaml"
 DEFAULT_VALIDATOR_PYTHON = REPO / ".tools" / "focus-validator" / "bin" / "python"
 DRIVER = Path(__file__).with_name("focus_validator_driver.py")
@@ -211,10 +212,10 @@ class Case:
 
 def _land_generated(days: int, rows_per_day: int, seed: int) -> Callable[[Path], None]:
     def land(landing: Path) -> None:
-        from finops_assets.lib.sample_aws_cur import generate_aws_cur
-        from finops_assets.lib.sample_azure import generate_azure_cost
-        from finops_assets.lib.sample_data import generate_sample_exports
-        from finops_assets.lib.sample_gcp import generate_gcp_billing
+        from finops_assets.samples.aws_cur import generate_aws_cur
+        from finops_assets.samples.azure import generate_azure_cost
+        from finops_assets.samples.focus import generate_sample_exports
+        from finops_assets.samples.gcp import generate_gcp_billing
 
         start = date(2025, 1, 1)
         generate_sample_exports(landing, start, days, rows_per_day, seed)

@@ -17,7 +17,7 @@ import duckdb
 import pytest
 
 from finops_assets.definitions import build_defs
-from finops_assets.lib.sample_data import generate_sample_exports
+from finops_assets.samples.focus import generate_sample_exports
 from finops_assets.settings import Settings
 
 SAMPLE_START = date(2025, 1, 1)

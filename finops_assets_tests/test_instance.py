@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from finops_assets.lib.sample_data import generate_sample_exports
+from finops_assets.samples.focus import generate_sample_exports
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

@@ -19,7 +19,7 @@ from finops_assets.lib.focus import (
     COMMITMENT_DISCOUNT_STATUSES,
     SERVICE_CATEGORIES,
 )
-from finops_assets.lib.focus_load import ISO_CURRENCIES
+from finops_assets.lib.loading import ISO_CURRENCIES
 
 UtcTimestamp = Annotated[pd.DatetimeTZDtype, "ns", "UTC"]
 

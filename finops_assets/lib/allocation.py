@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import date
 
-from finops_assets.lib.focus_load import sql_literal
+from finops_assets.lib.loading import sql_literal
 from finops_assets.lib.rollups import _strip_prefixes, resolved_dimensions_sql
 from finops_assets.lib.rules import (
     MATCHABLE_COLUMNS,

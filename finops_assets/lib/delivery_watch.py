@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
@@ -323,3 +323,20 @@ def recency_incomplete_days(
         if covered < end:
             result[day] = f"Recency has no complete time sector from {covered:%Y-%m-%d %H:%M}Z"
     return result
+
+
+# --- GCP billing export dumps ------------------------------------------------------------------
+# Scans reuse what earlier ticks read (the sensor runs in the long-lived code server process):
+# a delivery's files are read once per (landing zone, files with their sizes and times).
+_READ_CACHE: dict[tuple, object] = {}
+
+
+def cached(key: tuple, compute: Callable[[], object]):
+    if key not in _READ_CACHE:
+        if len(_READ_CACHE) > 4096:
+            _READ_CACHE.clear()
+        _READ_CACHE[key] = compute()
+    return _READ_CACHE[key]
+
+
+

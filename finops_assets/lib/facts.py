@@ -6,16 +6,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
-from finops_assets.lib.aws_cur import cur_basis_totals_sql, cur_focus_sql
-from finops_assets.lib.azure_cost import azure_basis_totals_sql, azure_focus_sql
 from finops_assets.lib.focus import ENUMERATED_COLUMNS, FOCUS_COLUMNS
-from finops_assets.lib.focus_load import sql_literal
 from finops_assets.lib.focus_taxonomy import (
     focus_unit_sql,
     service_subcategory_sql,
     subcategory_candidate_sql,
 )
-from finops_assets.lib.gcp_billing import gcp_basis_totals_sql, gcp_focus_sql
+from finops_assets.lib.loading import sql_literal
 from finops_assets.lib.warehouse import quote_identifier as q
 
 FACT_PLATFORM_COLUMNS = (
@@ -164,43 +161,10 @@ def focus_basis_totals_sql(raw_table: str, days: tuple[date, date]) -> str:
 
 
 FOCUS_SOURCE_NAME = "focus"
-FOCUS_SOURCE = FactSource(
-    FOCUS_SOURCE_NAME,
-    "raw.focus",
-    cost_facts_sql,
-    focus_basis_totals_sql,
-    "the FOCUS export's own Σ BilledCost / Σ EffectiveCost",
-)
 
 
-def aws_cur_facts_sql(raw_table: str, days: tuple[date, date]) -> str:
-    return cur_focus_sql(raw_table, days, passthrough=("x_Dataset", "x_BillingPeriod"))
+def fact_sources() -> tuple[FactSource, ...]:
+    """Every raw table feeding core.cost_facts, in the registry's order (``finops_assets.sources``)."""
+    from finops_assets.sources import SOURCES
 
-
-AWS_CUR_SOURCE = FactSource(
-    "aws_cur",
-    "raw.aws_cur",
-    aws_cur_facts_sql,
-    cur_basis_totals_sql,
-    "CUR Σ unblended (net when present, split-cost rows excluded) / the CID amortized formula",
-)
-AZURE_COST_SOURCE = FactSource(
-    "azure_cost",
-    "raw.azure_cost",
-    azure_focus_sql,
-    azure_basis_totals_sql,
-    "the ActualCost export's Σ CostInBillingCurrency / the AmortizedCost export's Σ",
-)
-GCP_BILLING_SOURCE = FactSource(
-    "gcp_billing",
-    "raw.gcp_billing",
-    gcp_focus_sql,
-    gcp_basis_totals_sql,
-    "the export's Σ cost + Σ credits per invoice.month (PROMOTION per gcp.promotion_credits)",
-)
-FACT_SOURCES: tuple[FactSource, ...] = (
-    FOCUS_SOURCE,
-    AWS_CUR_SOURCE,
-    AZURE_COST_SOURCE,
-    GCP_BILLING_SOURCE,
-)
+    return tuple(spec.fact_source for spec in SOURCES)

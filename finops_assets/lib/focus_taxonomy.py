@@ -11,7 +11,7 @@ PricingUnit and ConsumedUnit SHOULD follow FOCUS UnitFormat (``Hours``, ``GB-Mon
 (the raw tables keep the provider's spelling).
 """
 
-from finops_assets.lib.focus_load import sql_literal
+from finops_assets.lib.loading import sql_literal
 
 # FOCUS 1.2 ServiceCategory -> its allowed ServiceSubcategory values.
 SERVICE_SUBCATEGORIES: dict[str, tuple[str, ...]] = {

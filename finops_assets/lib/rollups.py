@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from finops_assets.lib.focus_load import sql_literal
+from finops_assets.lib.loading import sql_literal
 from finops_assets.lib.rules import Rules
 
 MART_DIMENSIONS = ("department", "team", "environment", "cost_center")

@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from finops_assets.lib.alerts import AlertsConfig
+from finops_assets.sources import SOURCE_NAMES, SOURCES
 
 UNTAGGED = "__untagged__"
 UNKNOWN = "__unknown__"
@@ -69,7 +70,7 @@ class GcpRules(_Strict):
     @field_validator("bigquery_table")
     @classmethod
     def _check_table(cls, table: str | None) -> str | None:
-        from finops_assets.lib.gcp_billing import validate_bigquery_table
+        from finops_assets.defs.sources.gcp.billing_export import validate_bigquery_table
 
         return None if table is None else validate_bigquery_table(table)
 
@@ -183,7 +184,8 @@ class SharedPool(_Strict):
     metric_match: PoolMatch | None = None
 
 
-FRESHNESS_SOURCES = ("aws_cur", "azure_cost", "gcp_billing", "focus")
+# The raw sources a freshness SLA can name (the registry, finops_assets.sources).
+FRESHNESS_SOURCES = SOURCE_NAMES
 
 
 class DeliveryRules(_Strict):
@@ -201,12 +203,7 @@ class SourceFreshness(_Strict):
 
 
 def _default_freshness() -> dict[str, SourceFreshness]:
-    return {
-        "aws_cur": SourceFreshness(sla_hours=48),
-        "azure_cost": SourceFreshness(sla_hours=24),
-        "gcp_billing": SourceFreshness(sla_hours=24),
-        "focus": SourceFreshness(sla_hours=24),
-    }
+    return {spec.name: SourceFreshness(sla_hours=spec.default_sla_hours) for spec in SOURCES}
 
 
 class Rules(_Strict):

@@ -7,7 +7,6 @@ import csv
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import duckdb
 import pytest
@@ -23,11 +22,11 @@ from finops_assets.lib.amortization import (
 )
 from finops_assets.lib.focus import FOCUS_COLUMNS
 from finops_assets.lib.rules import AmortizationRules
+from finops_assets_tests.paths import SPEC_EXAMPLES
 
 D = Decimal
 FACTS = "core.cost_facts"
 AMORTIZED = "core.amortized_costs"
-SPEC_EXAMPLES = Path(__file__).parents[3] / "shared" / "data" / "focus_spec_examples"
 
 PLATFORM_COLUMNS = {
     "charge_date": "DATE",

@@ -3,7 +3,6 @@
 import duckdb
 import pytest
 
-from finops_assets.lib.focus_load import sql_literal
 from finops_assets.lib.focus_taxonomy import (
     SERVICE_SUBCATEGORIES,
     allowed_subcategory_pairs,
@@ -11,6 +10,7 @@ from finops_assets.lib.focus_taxonomy import (
     service_subcategory_sql,
     subcategory_candidate_sql,
 )
+from finops_assets.lib.loading import sql_literal
 
 
 def _one(expression: str):

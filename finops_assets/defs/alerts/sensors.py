@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from finops_assets.defs.context import DefsContext, definitions_of
 from finops_assets.lib.alerts import (
     Alert,
     AlertsConfig,
@@ -164,6 +165,27 @@ def _refetch(storage, storage_id: int) -> dg.EventLogEntry | None:
     return page.get(storage_id)
 
 
+
+
+def _summary(
+    alerts: int,
+    deliveries: int,
+    failures: int,
+    given_up: int,
+    pending: Mapping[int, PendingDelivery],
+    down: set[str],
+) -> str:
+    if not alerts:
+        return "Nothing to deliver: no new failed asset checks or failed runs."
+    parts = [f"{alerts} alert(s): {deliveries} delivered, {failures} delivery error(s)"]
+    if pending:
+        failing = f" (failing: {', '.join(sorted(down))})" if down else ""
+        parts.append(f"{len(pending)} held for retry{failing}")
+    if given_up:
+        parts.append(f"{given_up} given up")
+    return "; ".join(parts) + "."
+
+
 @dg.sensor(
     name="alerts_sensor",
     minimum_interval_seconds=30,
@@ -288,20 +310,5 @@ def alerts_sensor(context: dg.SensorEvaluationContext, rules: RulesResource) -> 
     return dg.SkipReason(summary)
 
 
-def _summary(
-    alerts: int,
-    deliveries: int,
-    failures: int,
-    given_up: int,
-    pending: Mapping[int, PendingDelivery],
-    down: set[str],
-) -> str:
-    if not alerts:
-        return "Nothing to deliver: no new failed asset checks or failed runs."
-    parts = [f"{alerts} alert(s): {deliveries} delivered, {failures} delivery error(s)"]
-    if pending:
-        failing = f" (failing: {', '.join(sorted(down))})" if down else ""
-        parts.append(f"{len(pending)} held for retry{failing}")
-    if given_up:
-        parts.append(f"{given_up} given up")
-    return "; ".join(parts) + "."
+def build(ctx: DefsContext) -> dg.Definitions:
+    return definitions_of(alerts_sensor)

@@ -4,11 +4,11 @@ import dagster as dg
 
 from finops_assets.automation import RESTATED_DAYS_PROPAGATE
 from finops_assets.contracts.checks import WAREHOUSE_POOL, partition_window
+from finops_assets.defs.context import DefsContext, definitions_of
 from finops_assets.defs.core.assets import ALLOCATED_COSTS_TABLE, AMORTIZED_COSTS_TABLE
 from finops_assets.lib.amortization import commitment_coverage_sql, commitment_utilization_sql
 from finops_assets.lib.rollups import daily_cost_by_team_sql, untagged_spend_sql
 from finops_assets.metadata import add_daily_money_metadata, days_between
-from finops_assets.partitions import daily_partitions
 from finops_assets.resources.rules import RulesResource
 from finops_assets.resources.warehouse import Warehouse
 
@@ -56,68 +56,8 @@ def untagged_share_by_day(warehouse: Warehouse, days) -> dict:
     return shares
 
 
-@dg.asset(
-    key=["mart", "daily_cost_by_team"],
-    group_name="mart",
-    kinds={"duckdb"},
-    deps=[dg.AssetKey(["core", "allocated_costs"])],
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    automation_condition=RESTATED_DAYS_PROPAGATE,
-    pool=WAREHOUSE_POOL,
-    description=(
-        "Billed and effective cost per day, provider, currency, department, team, environment, "
-        "cost center and service category. Owners come from resource tags via the alias table "
-        "in the rules YAML, then the allocation chain (hierarchy, shared pools); cost no rule "
-        "assigns is kept as __untagged__. allocation_rule says which rule set the owner."
-    ),
-)
-def daily_cost_by_team(
-    context: dg.AssetExecutionContext, warehouse: Warehouse, rules: RulesResource
-) -> dg.MaterializeResult:
-    days = partition_window(context)
-    rows = write_mart(
-        context,
-        warehouse,
-        DAILY_COST_BY_TEAM_TABLE,
-        daily_cost_by_team_sql(rules.load(), ALLOCATED_COSTS_TABLE, days),
-        ("billed_cost", "effective_cost"),
-    )
-    return dg.MaterializeResult(
-        metadata={
-            "rows_written": dg.MetadataValue.int(rows),
-            "rules_file": dg.MetadataValue.path(rules.resolved_path()),
-        }
-    )
 
 
-@dg.asset(
-    key=["mart", "untagged_spend"],
-    group_name="mart",
-    kinds={"duckdb"},
-    deps=[dg.AssetKey(["core", "allocated_costs"])],
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    automation_condition=RESTATED_DAYS_PROPAGATE,
-    pool=WAREHOUSE_POOL,
-    description=(
-        "Per day, provider and currency: cost with no owner tag, the total, and the untagged "
-        "share of effective cost in %."
-    ),
-)
-def untagged_spend(
-    context: dg.AssetExecutionContext, warehouse: Warehouse, rules: RulesResource
-) -> dg.MaterializeResult:
-    days = partition_window(context)
-    rows = write_mart(
-        context,
-        warehouse,
-        UNTAGGED_SPEND_TABLE,
-        untagged_spend_sql(rules.load(), ALLOCATED_COSTS_TABLE, days),
-        ("total_billed_cost", "total_effective_cost"),
-        extra_metadata=lambda days: untagged_share_by_day(warehouse, days),
-    )
-    return dg.MaterializeResult(metadata={"rows_written": dg.MetadataValue.int(rows)})
 
 
 def build_commitment_mart(
@@ -126,6 +66,7 @@ def build_commitment_mart(
     select_sql,
     money_columns: tuple[str, str],
     description: str,
+    partitions: dg.PartitionsDefinition,
 ) -> dg.AssetsDefinition:
     """A daily mart over core.amortized_costs: one SQL builder, its per-day money metadata."""
 
@@ -134,7 +75,7 @@ def build_commitment_mart(
         group_name="mart",
         kinds={"duckdb"},
         deps=[dg.AssetKey(["core", "amortized_costs"])],
-        partitions_def=daily_partitions,
+        partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
         automation_condition=RESTATED_DAYS_PROPAGATE,
         pool=WAREHOUSE_POOL,
@@ -152,21 +93,89 @@ def build_commitment_mart(
     return commitment_mart
 
 
-commitment_utilization = build_commitment_mart(
-    "commitment_utilization",
-    COMMITMENT_UTILIZATION_TABLE,
-    commitment_utilization_sql,
-    ("amortized_cost", "used_cost"),
-    "Per commitment (reservation, savings plan, committed use) and day: amortized cost, used "
-    "and unused cost and utilization %. Utilization is empty where the provider does not say "
-    "what was used (purchases the platform spreads).",
-)
-commitment_coverage = build_commitment_mart(
-    "commitment_coverage",
-    COMMITMENT_COVERAGE_TABLE,
-    commitment_coverage_sql,
-    ("covered_cost", "eligible_cost"),
-    "Per day, provider, service and currency: usage a commitment covered, the eligible usage "
-    "(covered plus on-demand of services a commitment covers that day), at list price, and "
-    "coverage %.",
-)
+def build(ctx: DefsContext) -> dg.Definitions:
+    @dg.asset(
+        key=["mart", "daily_cost_by_team"],
+        group_name="mart",
+        kinds={"duckdb"},
+        deps=[dg.AssetKey(["core", "allocated_costs"])],
+        partitions_def=ctx.partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        automation_condition=RESTATED_DAYS_PROPAGATE,
+        pool=WAREHOUSE_POOL,
+        description=(
+            "Billed and effective cost per day, provider, currency, department, team, environment, "
+            "cost center and service category. Owners come from resource tags via the alias table "
+            "in the rules YAML, then the allocation chain (hierarchy, shared pools); cost no rule "
+            "assigns is kept as __untagged__. allocation_rule says which rule set the owner."
+        ),
+    )
+    def daily_cost_by_team(
+        context: dg.AssetExecutionContext, warehouse: Warehouse, rules: RulesResource
+    ) -> dg.MaterializeResult:
+        days = partition_window(context)
+        rows = write_mart(
+            context,
+            warehouse,
+            DAILY_COST_BY_TEAM_TABLE,
+            daily_cost_by_team_sql(rules.load(), ALLOCATED_COSTS_TABLE, days),
+            ("billed_cost", "effective_cost"),
+        )
+        return dg.MaterializeResult(
+            metadata={
+                "rows_written": dg.MetadataValue.int(rows),
+                "rules_file": dg.MetadataValue.path(rules.resolved_path()),
+            }
+        )
+
+    @dg.asset(
+        key=["mart", "untagged_spend"],
+        group_name="mart",
+        kinds={"duckdb"},
+        deps=[dg.AssetKey(["core", "allocated_costs"])],
+        partitions_def=ctx.partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        automation_condition=RESTATED_DAYS_PROPAGATE,
+        pool=WAREHOUSE_POOL,
+        description=(
+            "Per day, provider and currency: cost with no owner tag, the total, and the untagged "
+            "share of effective cost in %."
+        ),
+    )
+    def untagged_spend(
+        context: dg.AssetExecutionContext, warehouse: Warehouse, rules: RulesResource
+    ) -> dg.MaterializeResult:
+        days = partition_window(context)
+        rows = write_mart(
+            context,
+            warehouse,
+            UNTAGGED_SPEND_TABLE,
+            untagged_spend_sql(rules.load(), ALLOCATED_COSTS_TABLE, days),
+            ("total_billed_cost", "total_effective_cost"),
+            extra_metadata=lambda days: untagged_share_by_day(warehouse, days),
+        )
+        return dg.MaterializeResult(metadata={"rows_written": dg.MetadataValue.int(rows)})
+
+    commitment_utilization = build_commitment_mart(
+        "commitment_utilization",
+        COMMITMENT_UTILIZATION_TABLE,
+        commitment_utilization_sql,
+        ("amortized_cost", "used_cost"),
+        "Per commitment (reservation, savings plan, committed use) and day: amortized cost, used "
+        "and unused cost and utilization %. Utilization is empty where the provider does not say "
+        "what was used (purchases the platform spreads).",
+        ctx.partitions,
+    )
+
+    commitment_coverage = build_commitment_mart(
+        "commitment_coverage",
+        COMMITMENT_COVERAGE_TABLE,
+        commitment_coverage_sql,
+        ("covered_cost", "eligible_cost"),
+        "Per day, provider, service and currency: usage a commitment covered, the eligible usage "
+        "(covered plus on-demand of services a commitment covers that day), at list price, and "
+        "coverage %.",
+        ctx.partitions,
+    )
+
+    return definitions_of(daily_cost_by_team, untagged_spend, commitment_utilization, commitment_coverage)

@@ -1,23 +1,26 @@
-"""What every raw source does the same way."""
+"""Dagster glue every raw source shares: the empty result of a source a team does not use, and
+the delivery sensor every source builds from its own pure ``scan`` (``lib/delivery_watch.py``
+decides; this module turns the decision into run requests, observations and a cursor)."""
 
-from dataclasses import replace
+from collections.abc import Callable
+from datetime import UTC, date, datetime
 
 import dagster as dg
-import duckdb
 
-from finops_assets.lib.deliveries import (
-    EXPORT_ROOT,
-    DataExportDelivery,
-    DeliveryError,
-    export_kind,
-    export_period_of,
-    find_data_export_manifests,
-    parse_data_export_manifest,
-)
-from finops_assets.lib.focus_load import describe_file
+from finops_assets.defs.freshness.deadlines import CHECK_NAME
+from finops_assets.lib.delivery_watch import Candidate, WatchState, plan
+from finops_assets.lib.rules import Rules
 from finops_assets.metadata import add_daily_money_metadata, days_between
 from finops_assets.resources.landing import LandingZone
+from finops_assets.resources.rules import RulesResource
 from finops_assets.resources.warehouse import Warehouse
+
+SENSOR_INTERVAL_SECONDS = 30
+# The run tags of a ranged (single-run) backfill, as Dagster's docs name them.
+ASSET_PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
+ASSET_PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
+# A source's pure scan of its landing layout: (landing, rules, now) -> candidates.
+Scan = Callable[[LandingZone, Rules, datetime], list[Candidate]]
 
 
 def no_deliveries_result(
@@ -37,40 +40,122 @@ def no_deliveries_result(
     )
 
 
-def discover_data_exports(
-    landing: LandingZone,
-) -> tuple[list[DataExportDelivery], list[tuple[str, DeliveryError]]]:
-    """AWS Data Exports deliveries (CUR 2.0 and FOCUS 1.0) with their kind resolved, and the
-    manifests that cannot be loaded as (billing period, error).
+def _run_request(
+    request, checks: Callable[[dg.AssetKey], list[dg.AssetCheckKey] | None]
+) -> dg.RunRequest:
+    ids = sorted({c.delivery_id for c in request.deliveries})
+    tags = {
+        "finops/deliveries": ",".join(ids)[:250],
+        "finops/streams": ",".join(sorted({c.stream for c in request.deliveries}))[:250],
+    }
+    target = dg.AssetKey.from_user_string(request.target)
+    common = {
+        "run_key": request.run_key,
+        "asset_selection": [target],
+        "asset_check_keys": checks(target),
+        "tags": tags,
+    }
+    if request.start == request.end:
+        return dg.RunRequest(partition_key=request.start.isoformat(), **common)
+    tags[ASSET_PARTITION_RANGE_START_TAG] = request.start.isoformat()
+    tags[ASSET_PARTITION_RANGE_END_TAG] = request.end.isoformat()
+    return dg.RunRequest(**common)
 
-    The kind comes from the columns the manifest declares or, when it declares none, from the
-    first data file's header. A broken manifest's kind is unknown, so it stops both AWS loads
-    (raw/aws_cur and raw/focus) for its month rather than risk loading an outdated month.
-    """
-    objects = landing.list(EXPORT_ROOT)
-    present = {o.key: o for o in objects}
-    deliveries, broken = [], []
-    for manifest in find_data_export_manifests(objects):
-        where = landing.url(manifest.key)
-        try:
-            delivery = parse_data_export_manifest(
-                manifest, landing.read_bytes(manifest.key), present, where
-            )
-            if delivery.kind is None:
-                first = delivery.files[0]
-                with landing.local_files([first.key]) as paths, duckdb.connect() as con:
-                    columns = describe_file(
-                        con, paths[first.key], first.format, landing.url(first.key)
-                    )
-                kind = export_kind(columns)
-                if kind is None:
-                    raise DeliveryError(
-                        f"{where}: {landing.url(first.key)} is neither CUR 2.0 (line_item_* "
-                        "columns) nor FOCUS (BilledCost, ChargePeriodStart); only those two "
-                        "Data Exports tables are supported."
-                    )
-                delivery = replace(delivery, kind=kind)
-            deliveries.append(delivery)
-        except DeliveryError as error:
-            broken.append((export_period_of(manifest.key) or "", error))
-    return deliveries, broken
+
+def evaluate(
+    scan: Scan,
+    landing: LandingZone,
+    rules: Rules,
+    cursor: str | None,
+    log: dg.DagsterLogManager,
+    *,
+    partitions: dg.DailyPartitionsDefinition,
+    now: datetime | None = None,
+    repository: dg.RepositoryDefinition | None = None,
+) -> dg.SensorResult | dg.SkipReason:
+    now = now or datetime.now(UTC)
+    state = WatchState.from_cursor(cursor)
+    candidates = scan(landing, rules, now)
+    with dg.partition_loading_context(effective_dt=now):
+        last_key = partitions.get_last_partition_key()
+    first_day = partitions.start.date()
+    result = plan(candidates, state, first_day, date.fromisoformat(last_key) if last_key else None)
+    events = [
+        dg.AssetObservation(
+            asset_key=dg.AssetKey.from_user_string(c.target),
+            description=f"Delivery {c.delivery_id} of {c.stream} {c.period}: {s['status']}",
+            metadata={
+                "delivery_id": dg.MetadataValue.text(s["delivery_id"]),
+                "stream": dg.MetadataValue.text(s["stream"]),
+                "billing_period": dg.MetadataValue.text(s["period"]),
+                "completeness": dg.MetadataValue.text(s["status"]),
+                "detail": dg.MetadataValue.text(s["detail"]),
+                "created_at": dg.MetadataValue.text(s["created_at"]),
+                "files": dg.MetadataValue.int(s["files"]),
+                "days_covered": dg.MetadataValue.int(s["days_covered"]),
+                "days_incomplete": dg.MetadataValue.int(s["days_incomplete"]),
+                "days_requested": dg.MetadataValue.int(len(s["days_requested"])),
+                "location": dg.MetadataValue.text(s["where"]),
+            },
+        )
+        for c, s in result.observations
+    ]
+    for line in result.skips:
+        log.info(f"Not loaded: {line}")
+
+    def checks(target: dg.AssetKey) -> list[dg.AssetCheckKey] | None:
+        # The load's own checks; delivered_on_time is left to the freshness sensor so one late
+        # day gives one alert.
+        if repository is None:
+            return None
+        keys = repository.asset_graph.get_check_keys_for_assets({target})
+        return sorted((k for k in keys if k.name != CHECK_NAME), key=str)
+
+    requests = [_run_request(r, checks) for r in result.requests]
+    for r in result.requests:
+        log.info(
+            f"Requesting {r.target} {r.start}..{r.end} for "
+            + ", ".join(f"{c.stream} {c.period} delivery {c.delivery_id}" for c in r.deliveries)
+        )
+    if requests:
+        return dg.SensorResult(run_requests=requests, asset_events=events, cursor=state.to_cursor())
+    reason = (
+        "; ".join(result.skips[:5])
+        + (f" (+{len(result.skips) - 5} more)" if len(result.skips) > 5 else "")
+        if result.skips
+        else f"No new complete delivery ({len(candidates)} known, all already requested)."
+    )
+    return dg.SensorResult(skip_reason=reason, asset_events=events, cursor=state.to_cursor())
+
+
+
+
+def build_delivery_sensor(
+    name: str,
+    scan: Scan,
+    targets: list[str],
+    description: str,
+    partitions: dg.DailyPartitionsDefinition,
+) -> dg.SensorDefinition:
+    """The delivery sensor of one source: ``scan`` describes the landing layout, the shared
+    rule (``lib/delivery_watch.plan``) decides which days of which delivery to load."""
+
+    @dg.sensor(
+        name=name,
+        target=[dg.AssetKey.from_user_string(t) for t in targets],
+        minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=description,
+    )
+    def _sensor(context: dg.SensorEvaluationContext, landing: LandingZone, rules: RulesResource):
+        return evaluate(
+            scan,
+            landing,
+            rules.load(),
+            context.cursor,
+            context.log,
+            partitions=partitions,
+            repository=context.repository_def,
+        )
+
+    return _sensor

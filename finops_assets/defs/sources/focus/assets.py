@@ -7,33 +7,25 @@ import dagster as dg
 import duckdb
 
 from finops_assets.contracts.checks import WAREHOUSE_POOL, partition_window
-from finops_assets.defs.sources.shared import discover_data_exports, no_deliveries_result
-from finops_assets.freshness import freshness_policy
-from finops_assets.lib import warehouse as wh
-from finops_assets.lib.deliveries import (
-    EXPORT_ROOT,
-    DataExportDelivery,
-    DeliveryError,
-    DeliveryFolder,
-    FocusDelivery,
-    add_months,
-    deliveries_for_month,
-    group_focus_folders,
-    month_of,
-    newest_per_period,
-    parse_focus_manifest,
+from finops_assets.defs.context import DefsContext, definitions_of
+from finops_assets.defs.sources.aws.deliveries import discover_data_exports
+from finops_assets.defs.sources.focus.deliveries import (
+    discover_deliveries,
+    export_as_focus_delivery,
+    select_month_deliveries,
 )
+from finops_assets.defs.sources.focus.load import refuse_incomplete_days, typed_select
+from finops_assets.defs.sources.shared import no_deliveries_result
+from finops_assets.lib import warehouse as wh
+from finops_assets.lib.deliveries import DeliveryError, add_months, month_chunks, month_of
 from finops_assets.lib.focus import KEPT_WHEN_EMPTY
-from finops_assets.lib.focus_load import (
+from finops_assets.lib.loading import (
     SourceFile,
     diagnose_file_errors,
     probe_file,
-    refuse_incomplete_days,
-    typed_select,
     validate_loaded_rows,
 )
 from finops_assets.metadata import add_daily_money_metadata
-from finops_assets.partitions import daily_partitions
 from finops_assets.resources.landing import LandingZone
 from finops_assets.resources.rules import RulesResource
 from finops_assets.resources.warehouse import Warehouse
@@ -41,96 +33,14 @@ from finops_assets.resources.warehouse import Warehouse
 RAW_FOCUS_TABLE = "raw.focus"
 
 
-def month_chunks(days: tuple[date, date]) -> list[tuple[date, date]]:
-    """Split a day range at month boundaries (a month shares one set of deliveries)."""
-    chunks, start = [], days[0]
-    while start <= days[1]:
-        next_month = (start.replace(day=1) + timedelta(days=32)).replace(day=1)
-        end = min(days[1], next_month - timedelta(days=1))
-        chunks.append((start, end))
-        start = end + timedelta(days=1)
-    return chunks
 
 
-def discover_deliveries(
-    landing: LandingZone, log: dg.DagsterLogManager
-) -> tuple[list[FocusDelivery], list[tuple[DeliveryFolder, DeliveryError]]]:
-    """Complete deliveries, plus folders whose manifest claims completeness but is broken."""
-    complete, broken = [], []
-    for folder in group_focus_folders(landing.list("focus")):
-        if folder.manifest is None:
-            log.info(
-                f"Skipping {landing.url(folder.prefix)}: no manifest.json yet (delivery incomplete)."
-            )
-            continue
-        try:
-            complete.append(
-                parse_focus_manifest(
-                    folder,
-                    landing.read_bytes(folder.manifest_key),
-                    landing.url(folder.manifest_key),
-                )
-            )
-        except DeliveryError as error:
-            broken.append((folder, error))
-    return complete, broken
 
 
-def select_month_deliveries(
-    month: str,
-    complete: list[FocusDelivery],
-    broken: list[tuple[DeliveryFolder, DeliveryError]],
-    correction_months: int,
-) -> list[FocusDelivery]:
-    """The newest complete delivery per stream and billing period that may hold ``month``'s rows.
-
-    A broken delivery newer than the one we would use fails the load instead of being skipped:
-    loading the older data would silently undo the provider's restatement.
-    """
-    chosen = deliveries_for_month(newest_per_period(complete), month, correction_months)
-    for folder, error in broken:
-        if not deliveries_for_month([_placeholder(folder)], month, correction_months):
-            continue
-        current = next(
-            (
-                d
-                for d in chosen
-                if d.stream == folder.stream and d.billing_period == folder.billing_period
-            ),
-            None,
-        )
-        manifest = folder.manifest
-        if current is None or (manifest is not None and manifest.modified >= current.created_at):
-            raise error
-    return chosen
 
 
-def _placeholder(folder: DeliveryFolder) -> FocusDelivery:
-    manifest = folder.manifest
-    assert manifest is not None
-    return FocusDelivery(
-        provider=folder.provider,
-        dataset=folder.dataset,
-        billing_period=folder.billing_period,
-        delivery_id=folder.delivery_id,
-        created_at=manifest.modified,
-        files=(),
-        prefix=folder.prefix,
-    )
 
 
-def export_as_focus_delivery(export: DataExportDelivery) -> FocusDelivery:
-    """An AWS Data Exports FOCUS export month, as a delivery of the stream
-    ``aws-data-exports/<export>`` (its manifest is rewritten in place on every refresh)."""
-    return FocusDelivery(
-        provider=EXPORT_ROOT,
-        dataset=export.export,
-        billing_period=export.billing_period,
-        delivery_id=export.execution_id,
-        created_at=export.created_at,
-        files=export.files,
-        prefix=export.manifest_key.rsplit("/", 1)[0],
-    )
 
 
 def report_empty_focus_columns(
@@ -159,118 +69,121 @@ def report_empty_focus_columns(
     return extra
 
 
-@dg.asset(
-    key=["raw", "focus"],
-    freshness_policy=freshness_policy("focus"),
-    group_name="raw",
-    kinds={"duckdb", "parquet", "csv"},
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    pool=WAREHOUSE_POOL,
-    description=(
-        "FOCUS export rows for each charge day, from the newest complete delivery of every "
-        "provider dataset, typed, with the delivery and file each row came from."
-    ),
-)
-def raw_focus(
-    context: dg.AssetExecutionContext,
-    landing: LandingZone,
-    warehouse: Warehouse,
-    rules: RulesResource,
-) -> dg.MaterializeResult:
-    days = partition_window(context)
-    correction_months = rules.load().correction_months
-    complete, broken = discover_deliveries(landing, context.log)
-    exports, broken_exports = discover_data_exports(landing)
-    complete += [export_as_focus_delivery(e) for e in exports if e.kind == "focus"]
-    if not complete and not broken and not broken_exports:
-        return no_deliveries_result(context, warehouse, RAW_FOCUS_TABLE, days, landing.url("focus"))
-    used: set[str] = set()
-    empty_days: list[str] = []
-    files_loaded = 0
-    for chunk in month_chunks(days):
-        periods = {add_months(month_of(chunk[0]), k) for k in range(correction_months + 1)}
-        for period, error in broken_exports:
-            if period in periods:
-                raise error
-        deliveries = select_month_deliveries(
-            month_of(chunk[0]), complete, broken, correction_months
-        )
-        if not deliveries:
-            raise dg.Failure(
-                f"No complete FOCUS delivery covers {chunk[0]}..{chunk[1]} under "
-                f"{landing.url('focus')} (expected focus/<provider>/<dataset>/billing_period="
-                f"{month_of(chunk[0])}/<delivery_id>/ with a manifest.json). Wait for the provider's "
-                "export, or check FINOPS_LANDING_URL.",
+def build(ctx: DefsContext) -> dg.Definitions:
+    @dg.asset(
+        key=["raw", "focus"],
+        freshness_policy=ctx.freshness_policy("focus"),
+        group_name="raw",
+        kinds={"duckdb", "parquet", "csv"},
+        partitions_def=ctx.partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        pool=WAREHOUSE_POOL,
+        description=(
+            "FOCUS export rows for each charge day, from the newest complete delivery of every "
+            "provider dataset, typed, with the delivery and file each row came from."
+        ),
+    )
+    def raw_focus(
+        context: dg.AssetExecutionContext,
+        landing: LandingZone,
+        warehouse: Warehouse,
+        rules: RulesResource,
+    ) -> dg.MaterializeResult:
+        days = partition_window(context)
+        correction_months = rules.load().correction_months
+        complete, broken = discover_deliveries(landing, context.log)
+        exports, broken_exports = discover_data_exports(landing)
+        complete += [export_as_focus_delivery(e) for e in exports if e.kind == "focus"]
+        if not complete and not broken and not broken_exports:
+            return no_deliveries_result(context, warehouse, RAW_FOCUS_TABLE, days, landing.url("focus"))
+        used: set[str] = set()
+        empty_days: list[str] = []
+        files_loaded = 0
+        for chunk in month_chunks(days):
+            periods = {add_months(month_of(chunk[0]), k) for k in range(correction_months + 1)}
+            for period, error in broken_exports:
+                if period in periods:
+                    raise error
+            deliveries = select_month_deliveries(
+                month_of(chunk[0]), complete, broken, correction_months
             )
-        for d in deliveries:
-            context.log.info(
-                f"{chunk[0]}..{chunk[1]}: using delivery {d.delivery_id} of {d.provider}/{d.dataset} "
-                f"billing period {d.billing_period} ({len(d.files)} file(s), created {d.created_at:%Y-%m-%d %H:%M}Z)"
-            )
-        keys = [f.key for d in deliveries for f in d.files]
-        with landing.local_files(keys) as paths, warehouse.get_connection() as con:
-            describe = {key: landing.url(key) for key in keys}
-            selects, sources = [], []
-            for d in deliveries:
-                by_format: dict[str, list[SourceFile]] = defaultdict(list)
-                for f in d.files:
-                    by_format[f.format].append(
-                        probe_file(con, f.key, paths[f.key], f.format, describe[f.key])
-                    )
-                for files in by_format.values():
-                    selects.append(typed_select(files, d, chunk))
-                    sources.extend(files)
-            select_sql = "\n UNION ALL BY NAME \n".join(selects)
-
-            def describe_error(
-                con: duckdb.DuckDBPyConnection, error: Exception, sources=sources, describe=describe
-            ) -> Exception | None:
-                if isinstance(error, DeliveryError):
-                    return None
-                return diagnose_file_errors(con, sources, describe)
-
-            write = wh.replace_partitions(
-                con,
-                RAW_FOCUS_TABLE,
-                select_sql,
-                [chunk[0] + timedelta(days=i) for i in range((chunk[1] - chunk[0]).days + 1)],
-                validate=lambda con, chunk=chunk, describe=describe: (
-                    validate_loaded_rows(con, RAW_FOCUS_TABLE, chunk, describe),
-                    refuse_incomplete_days(con, RAW_FOCUS_TABLE, chunk, describe),
-                ),
-                describe_error=describe_error,
-            )
-            loaded_days = {
-                row[0]
-                for row in con.execute(
-                    "SELECT DISTINCT charge_date FROM raw.focus WHERE charge_date BETWEEN ? AND ?",
-                    [chunk[0], chunk[1]],
-                ).fetchall()
-            }
-        files_loaded += len(keys)
-        used.update(d.delivery_id for d in deliveries)
-        if write.schema_change.added_columns:
-            context.log.info(f"raw.focus gained columns {write.schema_change.added_columns}")
-        day = chunk[0]
-        while day <= chunk[1]:
-            if day not in loaded_days:
-                empty_days.append(day.isoformat())
-                context.log.warning(
-                    f"{day}: the deliveries covering it have no charges for this day; the "
-                    "partition is stored empty."
+            if not deliveries:
+                raise dg.Failure(
+                    f"No complete FOCUS delivery covers {chunk[0]}..{chunk[1]} under "
+                    f"{landing.url('focus')} (expected focus/<provider>/<dataset>/billing_period="
+                    f"{month_of(chunk[0])}/<delivery_id>/ with a manifest.json). Wait for the provider's "
+                    "export, or check FINOPS_LANDING_URL.",
                 )
-            day += timedelta(days=1)
-    add_daily_money_metadata(
-        context,
-        warehouse.partition_totals(RAW_FOCUS_TABLE, days),
-        days,
-        extra=report_empty_focus_columns(context, warehouse, days),
-    )
-    return dg.MaterializeResult(
-        metadata={
-            "deliveries": dg.MetadataValue.text(", ".join(sorted(used))),
-            "files": dg.MetadataValue.int(files_loaded),
-            "empty_days": dg.MetadataValue.int(len(empty_days)),
-        }
-    )
+            for d in deliveries:
+                context.log.info(
+                    f"{chunk[0]}..{chunk[1]}: using delivery {d.delivery_id} of {d.provider}/{d.dataset} "
+                    f"billing period {d.billing_period} ({len(d.files)} file(s), created {d.created_at:%Y-%m-%d %H:%M}Z)"
+                )
+            keys = [f.key for d in deliveries for f in d.files]
+            with landing.local_files(keys) as paths, warehouse.get_connection() as con:
+                describe = {key: landing.url(key) for key in keys}
+                selects, sources = [], []
+                for d in deliveries:
+                    by_format: dict[str, list[SourceFile]] = defaultdict(list)
+                    for f in d.files:
+                        by_format[f.format].append(
+                            probe_file(con, f.key, paths[f.key], f.format, describe[f.key])
+                        )
+                    for files in by_format.values():
+                        selects.append(typed_select(files, d, chunk))
+                        sources.extend(files)
+                select_sql = "\n UNION ALL BY NAME \n".join(selects)
+
+                def describe_error(
+                    con: duckdb.DuckDBPyConnection, error: Exception, sources=sources, describe=describe
+                ) -> Exception | None:
+                    if isinstance(error, DeliveryError):
+                        return None
+                    return diagnose_file_errors(con, sources, describe)
+
+                write = wh.replace_partitions(
+                    con,
+                    RAW_FOCUS_TABLE,
+                    select_sql,
+                    [chunk[0] + timedelta(days=i) for i in range((chunk[1] - chunk[0]).days + 1)],
+                    validate=lambda con, chunk=chunk, describe=describe: (
+                        validate_loaded_rows(con, RAW_FOCUS_TABLE, chunk, describe),
+                        refuse_incomplete_days(con, RAW_FOCUS_TABLE, chunk, describe),
+                    ),
+                    describe_error=describe_error,
+                )
+                loaded_days = {
+                    row[0]
+                    for row in con.execute(
+                        "SELECT DISTINCT charge_date FROM raw.focus WHERE charge_date BETWEEN ? AND ?",
+                        [chunk[0], chunk[1]],
+                    ).fetchall()
+                }
+            files_loaded += len(keys)
+            used.update(d.delivery_id for d in deliveries)
+            if write.schema_change.added_columns:
+                context.log.info(f"raw.focus gained columns {write.schema_change.added_columns}")
+            day = chunk[0]
+            while day <= chunk[1]:
+                if day not in loaded_days:
+                    empty_days.append(day.isoformat())
+                    context.log.warning(
+                        f"{day}: the deliveries covering it have no charges for this day; the "
+                        "partition is stored empty."
+                    )
+                day += timedelta(days=1)
+        add_daily_money_metadata(
+            context,
+            warehouse.partition_totals(RAW_FOCUS_TABLE, days),
+            days,
+            extra=report_empty_focus_columns(context, warehouse, days),
+        )
+        return dg.MaterializeResult(
+            metadata={
+                "deliveries": dg.MetadataValue.text(", ".join(sorted(used))),
+                "files": dg.MetadataValue.int(files_loaded),
+                "empty_days": dg.MetadataValue.int(len(empty_days)),
+            }
+        )
+
+    return definitions_of(raw_focus)

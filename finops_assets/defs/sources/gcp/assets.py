@@ -10,20 +10,8 @@ import pyarrow as pa
 from dagster_gcp import BigQueryResource
 
 from finops_assets.contracts.checks import WAREHOUSE_POOL, partition_window
-from finops_assets.defs.sources.shared import no_deliveries_result
-from finops_assets.freshness import freshness_policy
-from finops_assets.lib import warehouse as wh
-from finops_assets.lib.deliveries import DeliveryError
-from finops_assets.lib.facts import day_totals_sql
-from finops_assets.lib.focus_load import (
-    ISO_CURRENCIES,
-    describe_file,
-    reader_sql,
-    sql_list,
-    sql_literal,
-    validate_loaded_rows,
-)
-from finops_assets.lib.gcp_billing import (
+from finops_assets.defs.context import DefsContext, definitions_of
+from finops_assets.defs.sources.gcp.billing_export import (
     GcpFormatError,
     bigquery_days_query,
     check_export_columns,
@@ -31,9 +19,20 @@ from finops_assets.lib.gcp_billing import (
     gcp_staging_select,
     latest_dump_rows_sql,
 )
-from finops_assets.lib.gcp_deliveries import GCP_ROOT, GcpDumpFile, find_gcp_dump_files
+from finops_assets.defs.sources.gcp.deliveries import GCP_ROOT, GcpDumpFile, find_gcp_dump_files
+from finops_assets.defs.sources.shared import no_deliveries_result
+from finops_assets.lib import warehouse as wh
+from finops_assets.lib.deliveries import DeliveryError
+from finops_assets.lib.facts import day_totals_sql
+from finops_assets.lib.loading import (
+    ISO_CURRENCIES,
+    describe_file,
+    reader_sql,
+    sql_list,
+    sql_literal,
+    validate_loaded_rows,
+)
 from finops_assets.metadata import add_daily_money_metadata, days_between
-from finops_assets.partitions import daily_partitions
 from finops_assets.resources.landing import LandingZone
 from finops_assets.resources.rules import RulesResource
 from finops_assets.resources.warehouse import Warehouse
@@ -245,52 +244,55 @@ def watermarks_by_day(warehouse: Warehouse, days) -> dict[date, dict[str, dg.Met
     return out
 
 
-@dg.asset(
-    key=["raw", "gcp_billing"],
-    freshness_policy=freshness_policy("gcp_billing"),
-    group_name="raw",
-    kinds={"duckdb", "gcp"},
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    pool=WAREHOUSE_POOL,
-    description=(
-        "Google Cloud billing export rows for each usage day, typed, with credits, labels and "
-        "tags kept; each export batch counted once however often the day was dumped, and the "
-        "day's export_time watermark recorded (a moved watermark means the day was restated)."
-    ),
-)
-def raw_gcp_billing(
-    context: dg.AssetExecutionContext,
-    landing: LandingZone,
-    warehouse: Warehouse,
-    rules: RulesResource,
-    bigquery: BigQueryResource,
-) -> dg.MaterializeResult:
-    days = partition_window(context)
-    settings = rules.load().gcp
-    if settings.bigquery_table:
-        used = load_from_bigquery(
-            context, bigquery, warehouse, days, settings.promotion_credits, settings.bigquery_table
-        )
-    else:
-        objects = landing.list(GCP_ROOT)
-        if not objects:
-            return no_deliveries_result(
-                context, warehouse, RAW_GCP_BILLING_TABLE, days, landing.url(GCP_ROOT)
+def build(ctx: DefsContext) -> dg.Definitions:
+    @dg.asset(
+        key=["raw", "gcp_billing"],
+        freshness_policy=ctx.freshness_policy("gcp_billing"),
+        group_name="raw",
+        kinds={"duckdb", "gcp"},
+        partitions_def=ctx.partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        pool=WAREHOUSE_POOL,
+        description=(
+            "Google Cloud billing export rows for each usage day, typed, with credits, labels and "
+            "tags kept; each export batch counted once however often the day was dumped, and the "
+            "day's export_time watermark recorded (a moved watermark means the day was restated)."
+        ),
+    )
+    def raw_gcp_billing(
+        context: dg.AssetExecutionContext,
+        landing: LandingZone,
+        warehouse: Warehouse,
+        rules: RulesResource,
+        bigquery: BigQueryResource,
+    ) -> dg.MaterializeResult:
+        days = partition_window(context)
+        settings = rules.load().gcp
+        if settings.bigquery_table:
+            used = load_from_bigquery(
+                context, bigquery, warehouse, days, settings.promotion_credits, settings.bigquery_table
             )
-        files = find_gcp_dump_files(objects, context.log.info)
-        used = load_from_landing(
-            context, landing, warehouse, days, settings.promotion_credits, files
+        else:
+            objects = landing.list(GCP_ROOT)
+            if not objects:
+                return no_deliveries_result(
+                    context, warehouse, RAW_GCP_BILLING_TABLE, days, landing.url(GCP_ROOT)
+                )
+            files = find_gcp_dump_files(objects, context.log.info)
+            used = load_from_landing(
+                context, landing, warehouse, days, settings.promotion_credits, files
+            )
+        add_daily_money_metadata(
+            context,
+            warehouse.totals(day_totals_sql(gcp_basis_totals_sql(RAW_GCP_BILLING_TABLE, days))),
+            days,
+            extra=watermarks_by_day(warehouse, days),
         )
-    add_daily_money_metadata(
-        context,
-        warehouse.totals(day_totals_sql(gcp_basis_totals_sql(RAW_GCP_BILLING_TABLE, days))),
-        days,
-        extra=watermarks_by_day(warehouse, days),
-    )
-    return dg.MaterializeResult(
-        metadata={
-            "deliveries": dg.MetadataValue.text("; ".join(used)),
-            "promotion_credits": dg.MetadataValue.text(settings.promotion_credits),
-        }
-    )
+        return dg.MaterializeResult(
+            metadata={
+                "deliveries": dg.MetadataValue.text("; ".join(used)),
+                "promotion_credits": dg.MetadataValue.text(settings.promotion_credits),
+            }
+        )
+
+    return definitions_of(raw_gcp_billing)

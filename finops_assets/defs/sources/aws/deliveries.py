@@ -1,0 +1,476 @@
+"""AWS deliveries in a landing zone, without Dagster: legacy Cost and Usage Reports (period
+manifest, assemblies) and AWS Data Exports (CUR 2.0 and FOCUS 1.0, manifest dataFiles).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+import duckdb
+
+from finops_assets.lib.deliveries import (
+    DeliveryError,
+    DeliveryFile,
+    ObjectLike,
+    data_format,
+    load_manifest_json,
+    period_of_folder,
+)
+from finops_assets.lib.delivery_watch import (
+    Candidate,
+    month_days,
+)
+from finops_assets.lib.loading import (
+    describe_file,
+)
+from finops_assets.resources.landing import LandingZone
+
+# The raw assets these deliveries load (asset key paths).
+RAW_AWS_CUR = "raw/aws_cur"
+RAW_FOCUS = "raw/focus"
+
+# --- AWS legacy Cost and Usage Reports --------------------------------------------------------
+#   aws-cur/<report>/<yyyymmdd-yyyymmdd>/<report>-Manifest.json        (current assembly)
+#   aws-cur/<report>/<yyyymmdd-yyyymmdd>/<assemblyId>/<report>-N.csv.gz (or .parquet)
+# AWS rebuilds the whole month several times a day; the period manifest names the current
+# assemblyId and its reportKeys. Exactly those keys are loaded; older assemblies stay on disk.
+_CUR_MANIFEST = re.compile(
+    r"^aws-cur/(?P<report>[^/]+)/(?P<start>\d{8})-(?P<end>\d{8})/(?P<name>.+)-Manifest\.json$"
+)
+
+
+@dataclass(frozen=True)
+class CurDelivery:
+    report: str
+    billing_period: str  # YYYY-MM
+    assembly_id: str
+    files: tuple[DeliveryFile, ...]
+    manifest_key: str
+    created_at: datetime
+
+    @property
+    def stream(self) -> tuple[str, str]:
+        return ("aws-cur", self.report)
+
+
+def find_cur_manifests(objects: Iterable[ObjectLike]) -> list[ObjectLike]:
+    """Period manifests (``<report>-Manifest.json`` directly in a period folder of its report)."""
+    found = []
+    for obj in objects:
+        match = _CUR_MANIFEST.match(obj.key)
+        if match and match["name"] == match["report"]:
+            found.append(obj)
+    return sorted(found, key=lambda o: o.key)
+
+
+def parse_cur_manifest(
+    manifest: ObjectLike,
+    manifest_bytes: bytes,
+    present: dict[str, ObjectLike],
+    where: str,
+) -> CurDelivery:
+    """Resolve a CUR manifest's reportKeys to landing keys and check every file is there.
+
+    reportKeys are S3 keys under the report's own S3 prefix, which need not match the landing
+    layout, so each key is resolved by its ``<report>/<period>/<assemblyId>/<file>`` suffix.
+    """
+    match = _CUR_MANIFEST.match(manifest.key)
+    assert match is not None, "parse_cur_manifest needs a period manifest key"
+    report, start = match["report"], match["start"]
+    period_folder = f"{report}/{start}-{match['end']}"
+    data = load_manifest_json(
+        manifest_bytes,
+        where,
+        "CUR manifest",
+        "AWS rewrites it on the next refresh; until then the month keeps its previous data.",
+    )
+    assembly = data.get("assemblyId") if isinstance(data, dict) else None
+    keys = data.get("reportKeys") if isinstance(data, dict) else None
+    if not isinstance(assembly, str) or not assembly or "/" in assembly or assembly in (".", ".."):
+        raise DeliveryError(f"{where}: CUR manifest has no valid assemblyId")
+    if not isinstance(keys, list) or not keys:
+        raise DeliveryError(f"{where}: CUR manifest lists no reportKeys")
+    files: list[DeliveryFile] = []
+    seen: set[str] = set()
+    for key in keys:
+        if not isinstance(key, str):
+            raise DeliveryError(f"{where}: reportKey {key!r} is not a string")
+        marker = f"/{period_folder}/"
+        position = ("/" + key).rfind(marker)
+        remainder = ("/" + key)[position + len(marker) :] if position >= 0 else ""
+        parts = remainder.split("/")
+        if (
+            position < 0
+            or len(parts) < 2
+            or parts[0] != assembly
+            or any(p in ("", ".", "..") for p in parts)
+            or "\\" in remainder
+        ):
+            raise DeliveryError(
+                f"{where}: reportKey {key!r} is not inside {period_folder}/{assembly}/; a manifest "
+                "may only point at files of its own assembly"
+            )
+        landing_key = f"aws-cur/{period_folder}/{remainder}"
+        if landing_key in seen:
+            raise DeliveryError(f"{where}: reportKey {key!r} is listed twice")
+        seen.add(landing_key)
+        fmt = data_format(landing_key)
+        if fmt is None:
+            raise DeliveryError(f"{where}: reportKey {key!r} is neither CSV (.csv.gz) nor Parquet")
+        obj = present.get(landing_key)
+        if obj is None:
+            raise DeliveryError(
+                f"{where}: manifest lists {landing_key} but the file is missing. Fix: wait for AWS "
+                "to finish the delivery (or copy the file); until then the month keeps its "
+                "previous data."
+            )
+        if obj.size == 0:
+            raise DeliveryError(
+                f"{where}: {landing_key} is empty (0 bytes); the upload was cut short. Fix: "
+                "re-copy the file from the CUR bucket."
+            )
+        files.append(DeliveryFile(key=landing_key, size=obj.size, format=fmt))
+    return CurDelivery(
+        report=report,
+        billing_period=f"{start[:4]}-{start[4:6]}",
+        assembly_id=assembly,
+        files=tuple(files),
+        manifest_key=manifest.key,
+        created_at=manifest.modified,
+    )
+
+
+# --- AWS Data Exports (CUR 2.0 and FOCUS 1.0) -------------------------------------------------
+#   aws-data-exports/<export>/metadata/BILLING_PERIOD=YYYY-MM/<export>-Manifest.json
+#   aws-data-exports/<export>/data/BILLING_PERIOD=YYYY-MM/<export>-0000N.snappy.parquet
+# The export rewrites the month's files and its manifest on every refresh (no assembly folders).
+# Both casings of the partition folder occur. Zero-byte Parquet files are leftovers of an earlier
+# refresh (a valid Parquet file is never empty): they are skipped and reported, not loaded.
+_EXPORT_MANIFEST = re.compile(
+    r"^aws-data-exports/(?P<export>[^/]+)/metadata/"
+    r"(?:BILLING_PERIOD|billing_period)=(?P<period>\d{4}-\d{2})/(?P<name>[^/]+)-Manifest\.json$"
+)
+_EXPORT_PARTITION = re.compile(r"^(?:BILLING_PERIOD|billing_period)=(?P<period>\d{4}-\d{2})$")
+EXPORT_ROOT = "aws-data-exports"
+
+
+@dataclass(frozen=True)
+class DataExportDelivery:
+    export: str
+    billing_period: str  # YYYY-MM
+    execution_id: str
+    files: tuple[DeliveryFile, ...]
+    manifest_key: str
+    created_at: datetime
+    kind: str | None  # "cur2" | "focus" when the manifest's columns tell; else probe a file
+    skipped_empty: tuple[str, ...] = ()
+
+    @property
+    def dataset(self) -> str:
+        return f"{EXPORT_ROOT}/{self.export}"
+
+
+def find_data_export_manifests(objects: Iterable[ObjectLike]) -> list[ObjectLike]:
+    """``<export>-Manifest.json`` files in a billing-period folder of their export's metadata."""
+    found = []
+    for obj in objects:
+        match = _EXPORT_MANIFEST.match(obj.key)
+        if match and match["name"] == match["export"]:
+            found.append(obj)
+    return sorted(found, key=lambda o: o.key)
+
+
+def export_period_of(manifest_key: str) -> str | None:
+    match = _EXPORT_MANIFEST.match(manifest_key)
+    return match["period"] if match else None
+
+
+def export_kind(column_names: Iterable[str]) -> str | None:
+    """'focus' for a FOCUS export, 'cur2' for CUR 2.0 (or a CUR 1 Athena layout), else None."""
+    lowered = {name.lower() for name in column_names}
+    if {"billedcost", "chargeperiodstart"} <= lowered:
+        return "focus"
+    if "line_item_unblended_cost" in lowered or "lineitem/unblendedcost" in lowered:
+        return "cur2"
+    return None
+
+
+def _manifest_columns(data: dict) -> list[str]:
+    """Column names a Data Exports manifest declares (the key name varies between versions)."""
+    names: list[str] = []
+    for key in ("columns", "reportColumns", "exportColumns", "schema"):
+        value = data.get(key)
+        if isinstance(value, list):
+            for column in value:
+                if isinstance(column, str):
+                    names.append(column)
+                elif isinstance(column, dict) and isinstance(column.get("name"), str):
+                    names.append(column["name"])
+    return names
+
+
+def parse_data_export_manifest(
+    manifest: ObjectLike,
+    manifest_bytes: bytes,
+    present: dict[str, ObjectLike],
+    where: str,
+) -> DataExportDelivery:
+    """Resolve a Data Exports manifest's ``dataFiles`` (S3 URIs or keys under the export's own
+    prefix) to landing keys by their ``<export>/data/BILLING_PERIOD=YYYY-MM/<file>`` suffix."""
+    match = _EXPORT_MANIFEST.match(manifest.key)
+    assert match is not None, "parse_data_export_manifest needs a Data Exports manifest key"
+    export, period = match["export"], match["period"]
+    data = load_manifest_json(
+        manifest_bytes,
+        where,
+        "Data Exports manifest",
+        "AWS rewrites it on the next refresh; until then the month keeps its previous data.",
+    )
+    if not isinstance(data, dict) or not isinstance(data.get("dataFiles"), list):
+        raise DeliveryError(
+            f'{where}: Data Exports manifest must be a JSON object with a "dataFiles" list'
+        )
+    declared = data.get("billingPeriod")
+    if isinstance(declared, str) and declared and declared[:7] != period:
+        raise DeliveryError(
+            f"{where}: manifest billingPeriod {declared!r} does not match its folder "
+            f"BILLING_PERIOD={period}; move the manifest or fix it"
+        )
+    marker = f"/{export}/data/"
+    files: list[DeliveryFile] = []
+    skipped: list[str] = []
+    seen: set[str] = set()
+    for entry in data["dataFiles"]:
+        if not isinstance(entry, str) or not entry:
+            raise DeliveryError(f"{where}: dataFiles entry {entry!r} is not a file path")
+        path = "/" + entry.split("://", 1)[-1]
+        position = path.rfind(marker)
+        remainder = path[position + len(marker) :] if position >= 0 else ""
+        parts = remainder.split("/")
+        partition = _EXPORT_PARTITION.match(parts[0]) if parts else None
+        if (
+            position < 0
+            or len(parts) < 2
+            or partition is None
+            or partition["period"] != period
+            or any(p in ("", ".", "..") for p in parts)
+            or "\\" in remainder
+        ):
+            raise DeliveryError(
+                f"{where}: dataFiles entry {entry!r} is not inside {export}/data/"
+                f"BILLING_PERIOD={period}/; a manifest may only point at its own month's files"
+            )
+        rest = "/".join(parts[1:])
+        candidates = [
+            f"{EXPORT_ROOT}/{export}/data/{casing}={period}/{rest}"
+            for casing in ("BILLING_PERIOD", "billing_period")
+        ]
+        landing_key = next((k for k in candidates if k in present), candidates[0])
+        if landing_key in seen:
+            raise DeliveryError(f"{where}: dataFiles entry {entry!r} is listed twice")
+        seen.add(landing_key)
+        fmt = data_format(landing_key)
+        if fmt is None:
+            raise DeliveryError(
+                f"{where}: dataFiles entry {entry!r} is neither Parquet nor CSV (.csv.gz)"
+            )
+        obj = present.get(landing_key)
+        if obj is None:
+            raise DeliveryError(
+                f"{where}: manifest lists {landing_key} but the file is missing. Fix: wait for AWS "
+                "to finish the refresh (or copy the file); until then the month keeps its "
+                "previous data."
+            )
+        if obj.size == 0:
+            skipped.append(landing_key)
+            continue
+        files.append(DeliveryFile(key=landing_key, size=obj.size, format=fmt))
+    if not files:
+        raise DeliveryError(
+            f"{where}: the manifest lists no non-empty data file"
+            + (f" ({len(skipped)} zero-byte leftover(s) skipped)" if skipped else "")
+            + "; wait for AWS's next refresh."
+        )
+    execution = data.get("executionId")
+    created_at = manifest.modified
+    return DataExportDelivery(
+        export=export,
+        billing_period=period,
+        execution_id=(
+            execution
+            if isinstance(execution, str) and execution
+            else f"{export}@{created_at:%Y%m%dT%H%M%SZ}"
+        ),
+        files=tuple(files),
+        manifest_key=manifest.key,
+        created_at=created_at,
+        kind=export_kind(_manifest_columns(data)),
+        skipped_empty=tuple(skipped),
+    )
+
+
+
+
+
+
+# --- AWS legacy CUR ---------------------------------------------------------------------------
+_CUR_ASSEMBLY_FILE = re.compile(
+    r"^aws-cur/(?P<report>[^/]+)/(?P<period>\d{8}-\d{8})/(?P<assembly>[^/]+)/[^/]+$"
+)
+
+
+
+
+def scan_aws_cur(landing, rules, now) -> list[Candidate]:
+    reports, broken, _ = discover_cur(landing)
+    candidates = [
+        Candidate(
+            stream=f"{CUR_ROOT}/{d.report}",
+            period=d.billing_period,
+            delivery_id=d.assembly_id,
+            created_at=d.created_at,
+            where=landing.url(d.manifest_key),
+            days=month_days(d.billing_period),
+            files=len(d.files),
+            target=RAW_AWS_CUR,
+        )
+        for d in reports
+    ]
+    for period, error in broken:
+        candidates.append(_broken(CUR_ROOT, period, error, RAW_AWS_CUR))
+    # Assemblies whose files arrived but that no manifest names yet (AWS writes the manifest last).
+    current = {(f"{CUR_ROOT}/{d.report}", d.billing_period): d for d in reports}
+    assemblies: dict[tuple[str, str, str], list] = defaultdict(list)
+    for obj in landing.list(CUR_ROOT):
+        match = _CUR_ASSEMBLY_FILE.match(obj.key)
+        if match:
+            stream = f"{CUR_ROOT}/{match['report']}"
+            assemblies[(stream, period_of_folder(match["period"]), match["assembly"])].append(obj)
+    for (stream, period, assembly), objects in sorted(assemblies.items()):
+        delivery = current.get((stream, period))
+        newest = max(o.modified for o in objects)
+        if delivery is not None and (
+            delivery.assembly_id == assembly or newest <= delivery.created_at
+        ):
+            continue  # the current assembly, or an older one kept as history
+        candidates.append(
+            Candidate(
+                stream=stream,
+                period=period,
+                delivery_id=assembly,
+                created_at=newest,
+                where=landing.url(objects[0].key.rsplit("/", 1)[0]),
+                complete=False,
+                reason=(
+                    f"assembly {assembly} has {len(objects)} file(s) but the period's "
+                    "<report>-Manifest.json does not name it yet (AWS writes the manifest last)"
+                ),
+                files=len(objects),
+                target=RAW_AWS_CUR,
+            )
+        )
+    return candidates
+
+
+def _broken(root: str, period: str, error: Exception, target: str) -> Candidate:
+    return Candidate(
+        stream=root,
+        period=period or "unknown",
+        delivery_id="unreadable-manifest",
+        created_at=None,
+        where=root,
+        complete=False,
+        reason=str(error),
+        target=target,
+    )
+
+
+# --- AWS Data Exports (CUR 2.0 -> raw/aws_cur, FOCUS 1.0 -> raw/focus) ------------------------
+def scan_aws_data_exports(landing, rules, now) -> list[Candidate]:
+    exports, broken = discover_data_exports(landing)
+    candidates = [
+        Candidate(
+            stream=e.dataset,
+            period=e.billing_period,
+            delivery_id=e.execution_id,
+            created_at=e.created_at,
+            where=landing.url(e.manifest_key),
+            days=month_days(e.billing_period),
+            files=len(e.files),
+            target=RAW_FOCUS if e.kind == "focus" else RAW_AWS_CUR,
+        )
+        for e in exports
+    ]
+    for period, error in broken:
+        candidates.append(_broken("aws-data-exports", period, error, RAW_AWS_CUR))
+    return candidates
+
+
+
+
+
+
+CUR_ROOT = "aws-cur"
+
+
+def discover_cur(
+    landing: LandingZone,
+) -> tuple[list[CurDelivery], list[tuple[str, DeliveryError]], bool]:
+    """Current CUR deliveries, manifests that cannot be loaded (billing period, error), and
+    whether the landing zone carries CUR reports at all."""
+    objects = landing.list(CUR_ROOT)
+    present = {o.key: o for o in objects}
+    deliveries, broken = [], []
+    for manifest in find_cur_manifests(objects):
+        try:
+            deliveries.append(
+                parse_cur_manifest(
+                    manifest, landing.read_bytes(manifest.key), present, landing.url(manifest.key)
+                )
+            )
+        except DeliveryError as error:
+            start = manifest.key.split("/")[2][:6]
+            broken.append((f"{start[:4]}-{start[4:6]}", error))
+    return deliveries, broken, bool(objects)
+
+def discover_data_exports(
+    landing: LandingZone,
+) -> tuple[list[DataExportDelivery], list[tuple[str, DeliveryError]]]:
+    """AWS Data Exports deliveries (CUR 2.0 and FOCUS 1.0) with their kind resolved, and the
+    manifests that cannot be loaded as (billing period, error).
+
+    The kind comes from the columns the manifest declares or, when it declares none, from the
+    first data file's header. A broken manifest's kind is unknown, so it stops both AWS loads
+    (raw/aws_cur and raw/focus) for its month rather than risk loading an outdated month.
+    """
+    objects = landing.list(EXPORT_ROOT)
+    present = {o.key: o for o in objects}
+    deliveries, broken = [], []
+    for manifest in find_data_export_manifests(objects):
+        where = landing.url(manifest.key)
+        try:
+            delivery = parse_data_export_manifest(
+                manifest, landing.read_bytes(manifest.key), present, where
+            )
+            if delivery.kind is None:
+                first = delivery.files[0]
+                with landing.local_files([first.key]) as paths, duckdb.connect() as con:
+                    columns = describe_file(
+                        con, paths[first.key], first.format, landing.url(first.key)
+                    )
+                kind = export_kind(columns)
+                if kind is None:
+                    raise DeliveryError(
+                        f"{where}: {landing.url(first.key)} is neither CUR 2.0 (line_item_* "
+                        "columns) nor FOCUS (BilledCost, ChargePeriodStart); only those two "
+                        "Data Exports tables are supported."
+                    )
+                delivery = replace(delivery, kind=kind)
+            deliveries.append(delivery)
+        except DeliveryError as error:
+            broken.append((export_period_of(manifest.key) or "", error))
+    return deliveries, broken

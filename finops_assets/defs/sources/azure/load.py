@@ -1,0 +1,82 @@
+"""TODO docstring"""
+
+from datetime import date
+
+import duckdb
+
+from finops_assets.defs.sources.azure.cost_details import (
+    AzureFormatError,
+    azure_staging_select,
+    resolve_azure_layout,
+)
+from finops_assets.defs.sources.azure.deliveries import (
+    AzureScopeMonth,
+)
+from finops_assets.lib.deliveries import DeliveryError
+from finops_assets.lib.loading import (
+    ISO_CURRENCIES,
+    describe_file,
+    reader_sql,
+    sql_list,
+    sql_literal,
+)
+
+# Rows an export must never carry (checked inside the write transaction, per file).
+AZURE_ROW_CHECKS = (
+    (
+        "x_ExportType <> 'FocusCost' AND CostInBillingCurrency IS NULL",
+        "CostInBillingCurrency",
+        "is empty",
+    ),
+    (
+        "x_ExportType = 'FocusCost' AND (BilledCost IS NULL OR EffectiveCost IS NULL)",
+        "BilledCost",
+        "or EffectiveCost is empty",
+    ),
+    ("charge_date IS NULL", "Date", "is empty"),
+    (
+        f"BillingCurrency IS NULL OR BillingCurrency NOT IN (SELECT unnest({sql_list(ISO_CURRENCIES)}))",
+        "BillingCurrency",
+        "is not an ISO 4217 currency code",
+    ),
+    (
+        "NOT (json_valid(Tags) AND json_type(Tags) = 'OBJECT')",
+        "Tags",
+        'is neither JSON nor the braces-less form "key": "value",...',
+    ),
+)
+
+
+def staging_sql(
+    con: duckdb.DuckDBPyConnection,
+    scope_month: AzureScopeMonth,
+    paths: dict[str, str],
+    describe: dict[str, str],
+    days: tuple[date, date],
+) -> tuple[dict[str, str], dict[str, int]]:
+    """One staging SELECT per file of the scope's runs, limited to ``days``, and each file's row
+    count (counted here: the manifest's dataRowCount is never trusted)."""
+    per_file, counted = {}, {}
+    for run in scope_month.runs:
+        for file in run.files:
+            where = describe[file.key]
+            columns = describe_file(con, paths[file.key], file.format, where)
+            try:
+                layout = resolve_azure_layout(columns, run.export_type)
+            except AzureFormatError as error:
+                raise DeliveryError(f"{where}: {error}") from None
+            reader = reader_sql(file.format, [paths[file.key]])
+            counted[file.key] = con.execute(f"SELECT count(*) FROM {reader}").fetchone()[0]
+            source = (
+                f"(SELECT *, {sql_literal(run.run_id)} AS x_DeliveryId, "
+                f"{sql_literal(file.key)} AS x_SourceFile FROM {reader})"
+            )
+            per_file[file.key] = f"""
+                SELECT *, {sql_literal(run.dataset)} AS x_Dataset,
+                       {sql_literal(run.billing_period)} AS x_BillingPeriod
+                FROM ({azure_staging_select(source, layout, run.export_type, scope_month.cost_basis)})
+                WHERE charge_date BETWEEN DATE '{days[0].isoformat()}'
+                                      AND DATE '{days[1].isoformat()}'
+            """
+    return per_file, counted
+

@@ -1,0 +1,143 @@
+"""FOCUS delivery files to typed ``raw.focus`` rows, without Dagster: the typed SELECT per
+delivery and the refusal of days a producer marks incomplete.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+import duckdb
+
+from finops_assets.defs.sources.focus.deliveries import FocusDelivery
+from finops_assets.lib.deliveries import DeliveryError
+from finops_assets.lib.facts import (
+    FOCUS_SOURCE_NAME,
+    FactSource,
+    cost_facts_sql,
+    focus_basis_totals_sql,
+)
+from finops_assets.lib.focus import (
+    COLUMN_SUBSTITUTES,
+    FOCUS_COLUMNS,
+    MONEY,
+    QUANTITY,
+    TEXT,
+    TIMESTAMP,
+)
+from finops_assets.lib.loading import (
+    PLATFORM_COLUMNS,
+    SourceFile,
+    reader_sql,
+    sql_literal,
+)
+from finops_assets.lib.warehouse import quote_identifier as q
+
+
+def _cast(source: str | None, source_type: str | None, target_type: str) -> str:
+    if source is None:
+        return f"CAST(NULL AS {target_type})"
+    column = q(source)
+    if source_type == "VARCHAR" and target_type in (MONEY, QUANTITY, TIMESTAMP):
+        return f"CAST(NULLIF(trim({column}), '') AS {target_type})"
+    if target_type == TEXT and source_type and source_type.startswith(("MAP(", "STRUCT(")):
+        # e.g. Tags as a Parquet map (AWS Data Exports FOCUS): JSON object text.
+        return f"CAST(to_json({column}) AS VARCHAR)"
+    if target_type == TEXT and source_type != "VARCHAR":
+        return f"CAST({column} AS VARCHAR)"
+    return f"CAST({column} AS {target_type})"
+
+
+def typed_select(
+    files: Sequence[SourceFile], delivery: FocusDelivery, days: tuple[date, date]
+) -> str:
+    """One SELECT over one delivery's files of one format, typed to FOCUS, limited to ``days``."""
+    fmt = files[0].format
+    union: dict[str, str] = {}
+    for f in files:
+        for column, data_type in f.columns.items():
+            union.setdefault(column, data_type)
+    by_lower = {c.lower(): c for c in union}
+    expressions = []
+    for column, target_type in FOCUS_COLUMNS.items():
+        source = by_lower.get(column.lower())
+        if source is None:
+            source = next(
+                (
+                    by_lower[s.lower()]
+                    for s in COLUMN_SUBSTITUTES.get(column, ())
+                    if s.lower() in by_lower
+                ),
+                None,
+            )
+        expressions.append(
+            f"{_cast(source, union.get(source) if source else None, target_type)} AS {q(column)}"
+        )
+    focus_lower = {c.lower() for c in FOCUS_COLUMNS} | {c.lower() for c in PLATFORM_COLUMNS}
+    # Producer-specific extra columns are kept as delivered (raw keeps everything).
+    for column, _ in union.items():
+        if column.lower() not in focus_lower:
+            expressions.append(f"{q(column)} AS {q(column)}")
+    file_map = ", ".join(f"({sql_literal(f.path)}, {sql_literal(f.key)})" for f in files)
+    charge_start = _cast(
+        by_lower.get("chargeperiodstart"),
+        union.get(by_lower.get("chargeperiodstart", "")),
+        TIMESTAMP,
+    )
+    return f"""
+        SELECT * FROM (
+            SELECT {", ".join(expressions)},
+                   CAST({charge_start} AS DATE) AS charge_date,
+                   {sql_literal(delivery.delivery_id)} AS x_DeliveryId,
+                   file_map.key AS x_SourceFile,
+                   {sql_literal(delivery.provider + "/" + delivery.dataset)} AS x_Dataset,
+                   {sql_literal(delivery.billing_period)} AS x_BillingPeriod
+            FROM {reader_sql(fmt, [f.path for f in files])} AS src
+            JOIN (VALUES {file_map}) AS file_map(path, key) ON file_map.path = src.filename
+        ) WHERE charge_date BETWEEN DATE '{days[0].isoformat()}' AND DATE '{days[1].isoformat()}'
+    """
+
+
+
+
+COMPLETION_STATUS_COLUMN = "x_DatasetCompletionStatus"
+
+
+def refuse_incomplete_days(
+    con: duckdb.DuckDBPyConnection, table: str, days: tuple[date, date], describe: dict[str, str]
+) -> None:
+    """A producer that marks rows ``x_DatasetCompletionStatus = Incomplete`` says the day is not
+    final yet: loading it would publish partial cost. Raises (inside the write transaction, so the
+    previous data stays) naming the days and files; the delivery sensor never requests them."""
+    columns = con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = ? "
+        "AND table_name = ? AND lower(column_name) = lower(?)",
+        [*table.split("."), COMPLETION_STATUS_COLUMN],
+    ).fetchall()
+    if not columns:
+        return
+    status = q(columns[0][0])
+    rows = con.execute(
+        f"SELECT charge_date, x_SourceFile, count(*) FROM {table} "
+        f"WHERE charge_date BETWEEN ? AND ? "
+        f"AND lower(trim(CAST({status} AS VARCHAR))) = 'incomplete' GROUP BY 1, 2 ORDER BY 1, 2",
+        [days[0], days[1]],
+    ).fetchall()
+    if rows:
+        listed = "; ".join(
+            f"{day} in {describe.get(key, key)} ({count} row(s))" for day, key, count in rows[:5]
+        )
+        raise DeliveryError(
+            f"{COMPLETION_STATUS_COLUMN} marks these days Incomplete: {listed}. They are loaded "
+            "once the producer delivers them as Complete; request only the complete days, or "
+            f"wait. Nothing was written for {days[0]}..{days[1]}."
+        )
+
+
+FACT_SOURCE = FactSource(
+    FOCUS_SOURCE_NAME,
+    "raw.focus",
+    cost_facts_sql,
+    focus_basis_totals_sql,
+    "the FOCUS export's own Σ BilledCost / Σ EffectiveCost",
+)
