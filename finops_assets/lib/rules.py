@@ -194,6 +194,18 @@ class DeliveryRules(_Strict):
     # GCP has no manifest: a usage day is loaded once its max(export_time) has not moved for
     # this long (as seen by the sensor).
     gcp_settle_minutes: float = Field(default=60, ge=0)
+    # Layouts without a manifest or completeness flag (Azure classic exports, FOCUS files in a
+    # folder of their own making): the newest file of a stream and period is loaded once it has
+    # not changed for this long.
+    settle_minutes: float = Field(default=60, ge=0)
+    # Restatement guard: a newer delivery that removes a loaded month's rows, or cuts its billed
+    # cost by more than this percentage, is held for a person (README, "Restatement guard").
+    max_restatement_drop_pct: float = Field(default=50, ge=0, le=100)
+    # Rows a delivery carries for days outside its own billing period (a CUR of November with
+    # October credits): "fail" (default: the load fails naming the files and counts), "load" (they
+    # are charges of their own days: loaded into those days with this delivery's rows) or "drop"
+    # (counted in the run's metadata and a warning, not loaded).
+    rows_outside_period: Literal["fail", "load", "drop"] = "fail"
 
 
 class SourceFreshness(_Strict):

@@ -85,11 +85,26 @@ def test_daily_cost_by_team_resolves_drifting_tags(con):
             "__untagged__",
             "__unknown__",
             "__untagged__",
-            D("3.900000000000"),
-            D("3.900000000000"),
+            D("3.000000000000"),
+            D("3.000000000000"),
+            0,
             1,
-            2,
-            2,
+            1,
+            0,
+        ),
+        # "owner" is a team alias (DOMAIN §8): r4's Owner tag is team "bob", not untagged.
+        (
+            "AWS",
+            "USD",
+            "__untagged__",
+            "bob",
+            "__unknown__",
+            "__untagged__",
+            D("0.900000000000"),
+            D("0.900000000000"),
+            1,
+            1,
+            0,
             0,
         ),
         (
@@ -173,17 +188,18 @@ def test_untagged_spend_per_provider_and_currency(con):
     ).fetchall()
     D = Decimal
     assert result == [
-        # AWS: untagged 3.00 + 0.90 of billed 20.50; effective 3.90 of 18.40 = 21.1957 %
+        # AWS: untagged 3.00 of billed 20.50 (the Owner-tagged 0.90 is team bob); effective 3.00
+        # of 18.40 = 16.3043 %
         (
             "AWS",
             "USD",
-            D("3.900000000000"),
+            D("3.000000000000"),
             D("20.500000000000"),
-            D("3.900000000000"),
+            D("3.000000000000"),
             D("18.400000000000"),
-            2,
+            1,
             6,
-            21.1957,
+            16.3043,
         ),
         # Microsoft: an empty team value is untagged: 2.00 of effective 8.00 = 25 %
         (
