@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 import dagster as dg
 
 from finops_assets.defs.freshness.deadlines import CHECK_NAME
+from finops_assets.lib.accounting import Accounted, summary
 from finops_assets.lib.delivery_watch import Candidate, WatchState, plan
 from finops_assets.lib.rules import Rules
 from finops_assets.metadata import add_daily_money_metadata, days_between
@@ -128,8 +129,6 @@ def evaluate(
     return dg.SensorResult(skip_reason=reason, asset_events=events, cursor=state.to_cursor())
 
 
-
-
 def build_delivery_sensor(
     name: str,
     scan: Scan,
@@ -159,3 +158,51 @@ def build_delivery_sensor(
         )
 
     return _sensor
+
+
+# An account of a source's landing root: (landing, rules, now) -> every object with its status.
+Account = Callable[[LandingZone, Rules, datetime], list[Accounted]]
+
+
+def build_landing_accounted_check(
+    source: str, root_description: str, account: Account
+) -> dg.AssetChecksDefinition:
+    """``landing_accounted_for`` on ``raw/<source>`` (warning): every object under the source's
+    landing roots is loaded, superseded, waiting, metadata, or listed as not understood with the
+    reason and the layout expected. Files a team drops in a layout we do not read never vanish
+    silently."""
+
+    @dg.asset_check(
+        asset=dg.AssetKey(["raw", source]),
+        name="landing_accounted_for",
+        blocking=False,
+        description=(
+            f"Every object under {root_description} is loaded, superseded by a newer delivery, "
+            "waiting to complete, or listed here as not understood with the layout expected."
+        ),
+    )
+    def _check(
+        context: dg.AssetCheckExecutionContext, landing: LandingZone, rules: RulesResource
+    ) -> dg.AssetCheckResult:
+        rows = account(landing, rules.load(), datetime.now(UTC))
+        counts, unknown = summary(rows)
+        table = "\n".join(
+            ["| object | why not loaded |", "| --- | --- |"]
+            + [f"| {landing.url(r.key)} | {r.reason} |" for r in unknown[:50]]
+        )
+        return dg.AssetCheckResult(
+            passed=not unknown,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=(
+                f"{len(unknown)} object(s) under {root_description} are not understood; "
+                f"e.g. {landing.url(unknown[0].key)}: {unknown[0].reason}"
+                if unknown
+                else f"All {len(rows)} object(s) under {root_description} accounted for."
+            ),
+            metadata={
+                **{f"objects_{status}": dg.MetadataValue.int(n) for status, n in counts.items()},
+                "not_understood": dg.MetadataValue.md(table if unknown else "(none)"),
+            },
+        )
+
+    return _check
