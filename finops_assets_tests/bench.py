@@ -211,6 +211,8 @@ def run_chain(landing: Path, workdir: Path, sampler: PeakSampler) -> SizeResult:
         )
     )
     job = defs.resolve_implicit_global_asset_job_def()
+    # Step keys of assets are their key paths joined by '__'; every other step is a check.
+    asset_steps = {"__".join(k.path) for k in defs.resolve_asset_graph().get_all_asset_keys()}
     with dg.instance_for_test() as instance:
         start = time.time()
         result = job.execute_in_process(instance=instance, partition_key=DAY, raise_on_error=True)
@@ -235,21 +237,7 @@ def run_chain(landing: Path, workdir: Path, sampler: PeakSampler) -> SizeResult:
                 sampler.peak(begin, entry.timestamp),
                 rows,
             )
-            is_check = (
-                any(
-                    event.step_key.endswith(s)
-                    for s in (
-                        "_contract",
-                        "_conserved",
-                        "_from_sources",
-                        "_charges",
-                        "_exact",
-                        "_balance",
-                        "_delivered_on_time",
-                    )
-                )
-                or "_reconciles_with_" in event.step_key
-            )
+            is_check = event.step_key not in asset_steps
             (size.checks if is_check else size.stages).append(stage)
     chain_seconds = sum(s.seconds for s in size.stages)
     size.chain = Stage(

@@ -347,7 +347,15 @@ def test_deliveries_flow_to_rollups_restatements_propagate_and_late_sources_aler
     # The graph the UI serves, then a backfill of every asset over the landed days launched the
     # way the UI launches it; the rollup then holds exactly the facts' money, per currency.
     check_graph(env["url"])
-    backfill_everything(env["url"], start.isoformat(), yesterday, log)
+    # Azure delivered only its first three days: its raw table is backfilled over those (on the
+    # first days of a month no Azure run covers the new month, and that load rightly fails).
+    backfill_everything(
+        env["url"],
+        start.isoformat(),
+        yesterday,
+        log,
+        ranges={"raw/azure_cost": (start.isoformat(), (start + timedelta(days=2)).isoformat())},
+    )
     wait_for("no run in flight", lambda: runs_in_flight(instance) == 0, 300, log)
     days = (today - start).days
     rollup = query(
@@ -436,9 +444,13 @@ def check_graph(url: str) -> None:
     assert "delivered_on_time" in checks("raw", "azure_cost")
 
 
-def backfill_everything(url: str, first: str, last: str, log: Path) -> None:
-    """Every asset over ``first``..``last`` through ``launchPartitionBackfill``, the mutation the
-    UI's "Materialize selected" dialog sends; waits for the backfill to succeed."""
+def backfill_everything(
+    url: str, first: str, last: str, log: Path, ranges: dict[str, tuple[str, str]] | None = None
+) -> None:
+    """Every asset over ``first``..``last`` (or its own range in ``ranges``) through
+    ``launchPartitionBackfill``, the mutation the UI's "Materialize selected" dialog sends; waits
+    for the backfill to succeed."""
+    ranges = ranges or {}
     launched = graphql(
         url,
         """mutation($params: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $params) {
@@ -448,7 +460,15 @@ def backfill_everything(url: str, first: str, last: str, log: Path) -> None:
                 "partitionsByAssets": [
                     {
                         "assetKey": {"path": key},
-                        "partitions": {"range": {"start": first, "end": last}},
+                        "partitions": {
+                            "range": dict(
+                                zip(
+                                    ("start", "end"),
+                                    ranges.get("/".join(key), (first, last)),
+                                    strict=True,
+                                )
+                            )
+                        },
                     }
                     for key in ASSETS
                 ]

@@ -27,7 +27,11 @@ from finops_assets.lib.focus import (
 )
 from finops_assets.lib.warehouse import quote_identifier as q
 
-CSV_OPTIONS = "header = true, all_varchar = true, nullstr = ['', 'NULL'], union_by_name = true"
+# Cells exports write for "no value" (empty, Python's None, SQL's NULL/null, MySQL's \N) are
+# read as NULL in every source; anything else that does not parse fails the load, named.
+NULL_TOKENS = ("", "None", "null", "NULL", "\\N")
+_NULLSTR = ", ".join("'" + token + "'" for token in NULL_TOKENS)  # SQL literals, no escapes
+CSV_OPTIONS = f"header = true, all_varchar = true, nullstr = [{_NULLSTR}], union_by_name = true"
 PLATFORM_COLUMNS = ("charge_date", *LINEAGE_COLUMNS, "x_Dataset", "x_BillingPeriod")
 ISO_CURRENCIES = tuple(sorted(c.alpha_3 for c in pycountry.currencies))
 

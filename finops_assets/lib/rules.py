@@ -201,10 +201,10 @@ class DeliveryRules(_Strict):
     # Restatement guard: a newer delivery that removes a loaded month's rows, or cuts its billed
     # cost by more than this percentage, is held for a person (README, "Restatement guard").
     max_restatement_drop_pct: float = Field(default=50, ge=0, le=100)
-    # Rows a delivery carries for days outside its own billing period (a CUR of November with
-    # October credits): "fail" (default: the load fails naming the files and counts), "load" (they
-    # are charges of their own days: loaded into those days with this delivery's rows) or "drop"
-    # (counted in the run's metadata and a warning, not loaded).
+    # Rows a delivery carries for days outside its own billing period and outside the
+    # correction_months window: "fail" (default: the load fails naming the files and counts),
+    # "load" (placed in their own days when within correction_months after the period) or "drop"
+    # (counted in the run's metadata and a warning, not loaded). default.yaml says precisely.
     rows_outside_period: Literal["fail", "load", "drop"] = "fail"
 
 

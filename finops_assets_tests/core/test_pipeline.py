@@ -15,8 +15,9 @@ from finops_assets_tests.paths import REAL_SAMPLES
 REAL_FOCUS = REAL_SAMPLES / "focus_1_0_sample_anonymized.csv"
 # contracts on 11 tables, 6 conservation checks, duplicate charges, 4 reconciliations (one per
 # source), the spread schedules, the commitment balance, and delivered_on_time per raw source
-# (not monitored here: no sensor has observed a delivery, so they pass)
-ALL_CHECKS = 28
+# (not monitored here: no sensor has observed a delivery, so they pass), restatement_guard and
+# landing_accounted_for per raw source
+ALL_CHECKS = 36
 
 
 def newest_delivery_dirs(landing: Path) -> list[Path]:

@@ -7,9 +7,11 @@ from datetime import UTC, date, datetime
 
 import dagster as dg
 
+from finops_assets.contracts.checks import build_contract_check
 from finops_assets.defs.freshness.deadlines import CHECK_NAME
 from finops_assets.lib.accounting import Accounted, summary
 from finops_assets.lib.delivery_watch import Candidate, WatchState, plan
+from finops_assets.lib.restatement import Measure, RestatementGuard, accepted_deliveries
 from finops_assets.lib.rules import Rules
 from finops_assets.metadata import add_daily_money_metadata, days_between
 from finops_assets.resources.landing import LandingZone
@@ -206,3 +208,111 @@ def build_landing_accounted_check(
         )
 
     return _check
+
+
+RESTATEMENT_CHECK = "restatement_guard"
+
+
+def restatement_guard(
+    context: dg.AssetExecutionContext, measure: Measure, rules: Rules
+) -> RestatementGuard:
+    """The run's guard (``lib/restatement.py``): the rules' bound and the run's accept tag."""
+    return RestatementGuard(
+        measure,
+        rules.deliveries.max_restatement_drop_pct,
+        accepted_deliveries(context.run.tags),
+    )
+
+
+def record_restatement(context: dg.AssetExecutionContext, guard: RestatementGuard) -> None:
+    """Each day's decisions as materialization metadata (what ``restatement_guard`` reads), and
+    every held slice as a warning in the run log."""
+    for decision in guard.held:
+        context.log.warning(decision.message)
+    for day, metadata in guard.metadata_by_day().items():
+        context.add_asset_metadata(metadata, partition_key=day.isoformat())
+
+
+def build_restatement_guard_check(
+    source: str, partitions_def: dg.PartitionsDefinition
+) -> dg.AssetChecksDefinition:
+    """``restatement_guard`` on ``raw/<source>`` (blocking, error): fails while the latest load of
+    a day in the window held a newer delivery that would remove the month's rows or cut its
+    billed cost beyond the bound, naming both deliveries and their totals. It reads the
+    decisions the asset recorded on each day's latest materialization (the held rows were never
+    written, so only the asset saw both sides); a later accepted load replaces them."""
+    asset_key = dg.AssetKey(["raw", source])
+
+    @dg.asset_check(
+        asset=asset_key,
+        name=RESTATEMENT_CHECK,
+        blocking=True,
+        partitions_def=partitions_def,
+        description=(
+            "A newer delivery that would remove a loaded month's rows or cut its billed cost "
+            "beyond deliveries.max_restatement_drop_pct is held: the loaded rows stay and this "
+            "check fails until a person accepts it (run tag finops/accept_restatement)."
+        ),
+    )
+    def _check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        key_range = context.partition_key_range
+        days = days_between((date.fromisoformat(key_range.start), date.fromisoformat(key_range.end)))
+        wanted = {d.isoformat() for d in days}
+        latest: dict[str, dict] = {}
+        cursor = None
+        while len(latest) < len(wanted):
+            page = context.instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=sorted(wanted)),
+                limit=max(100, len(wanted)),
+                cursor=cursor,
+            )
+            for record in page.records:
+                materialization = record.asset_materialization
+                if materialization is not None and materialization.partition not in latest:
+                    latest[materialization.partition] = dict(materialization.metadata)
+            if not page.has_more:
+                break
+            cursor = page.cursor
+
+        def texts(name: str) -> list[str]:
+            values = (m[name].value for _, m in sorted(latest.items()) if name in m)
+            return list(dict.fromkeys(line for v in values for line in str(v).splitlines()))
+
+        held, decisions = texts("restatement_held"), texts("restatement")
+        return dg.AssetCheckResult(
+            passed=not held,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description=(
+                " ".join(held)
+                if held
+                else "; ".join(decisions[:5])
+                + (f" (+{len(decisions) - 5} more)" if len(decisions) > 5 else "")
+                if decisions
+                else f"No restatement compared for {key_range.start}..{key_range.end}."
+            ),
+            metadata={
+                "held_slices": dg.MetadataValue.int(len(held)),
+                "held": dg.MetadataValue.md("\n\n".join(held) or "(none)"),
+                "decisions": dg.MetadataValue.md("\n\n".join(decisions) or "(none)"),
+                "days_with_a_load": dg.MetadataValue.int(len(latest)),
+            },
+        )
+
+    return _check
+
+
+def build_raw_source_checks(
+    source: str,
+    model,
+    table: str,
+    root_description: str,
+    account: Account,
+    partitions_def: dg.PartitionsDefinition,
+) -> list[dg.AssetChecksDefinition]:
+    """The checks every raw source carries: its pandera contract (blocking), the restatement
+    guard (blocking) and every landing object accounted for (warning)."""
+    return [
+        build_contract_check(model, dg.AssetKey(["raw", source]), table, partitions_def),
+        build_restatement_guard_check(source, partitions_def),
+        build_landing_accounted_check(source, root_description, account),
+    ]

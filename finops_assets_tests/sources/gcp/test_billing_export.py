@@ -462,7 +462,8 @@ def test_dump_files_are_grouped_and_bad_files_skipped_with_a_reason():
     )
     assert [(f.usage_date, f.dump) for f in found] == [(DAY, "export-20250311T040000")] * 2
     assert len(logged) == 4
-    assert "empty file (0 bytes)" in logged[0] and "not a Parquet file" in logged[1]
+    assert "empty file (0 bytes)" in logged[0]
+    assert "not a Parquet or newline-delimited JSON file" in logged[1]
     assert dump_name("000000000003.parquet") == "export"
 
 

@@ -2,8 +2,10 @@
 assembly each month's manifest currently points at, and CUR 2.0 from AWS Data Exports from the
 files the month's export manifest lists."""
 
+import functools
 from collections import defaultdict
 from datetime import timedelta
+from decimal import Decimal
 
 import dagster as dg
 
@@ -21,22 +23,43 @@ from finops_assets.defs.sources.aws.deliveries import (
     discover_cur,
     discover_data_exports,
 )
-from finops_assets.defs.sources.aws.load import CUR_ROW_CHECKS, lineage, staging_sql
+from finops_assets.defs.sources.aws.load import (
+    CUR_ROW_CHECKS,
+    MonthRows,
+    OutsideRows,
+    StagedFile,
+    check_delivery_rows,
+    diagnose_type_errors,
+    file_rows,
+    lineage,
+    outside_period_error,
+    stage_delivery,
+    window_sql,
+)
 from finops_assets.defs.sources.focus.assets import month_chunks
-from finops_assets.defs.sources.shared import no_deliveries_result
-from finops_assets.lib import warehouse as wh
+from finops_assets.defs.sources.shared import (
+    no_deliveries_result,
+    record_restatement,
+    restatement_guard,
+)
 from finops_assets.lib.deliveries import DeliveryError, add_months, month_of
 from finops_assets.lib.facts import day_totals_sql
 from finops_assets.lib.loading import (
     diagnose_by_file,
     validate_loaded_rows,
 )
+from finops_assets.lib.restatement import Incoming, Measure
 from finops_assets.metadata import add_daily_money_metadata
 from finops_assets.resources.landing import LandingZone
 from finops_assets.resources.rules import RulesResource
 from finops_assets.resources.warehouse import Warehouse
 
 RAW_AWS_CUR_TABLE = "raw.aws_cur"
+# What the restatement guard compares: the invoice basis of a line item, in its currency.
+CUR_MEASURE = Measure(
+    billed="coalesce(line_item_net_unblended_cost, line_item_unblended_cost, 0)",
+    currency="line_item_currency_code",
+)
 
 
 def build(ctx: DefsContext) -> dg.Definitions:
@@ -62,7 +85,10 @@ def build(ctx: DefsContext) -> dg.Definitions:
         rules: RulesResource,
     ) -> dg.MaterializeResult:
         days = partition_window(context)
-        correction_months = rules.load().correction_months
+        loaded_rules = rules.load()
+        correction_months = loaded_rules.correction_months
+        outside_mode = loaded_rules.deliveries.rows_outside_period
+        guard = restatement_guard(context, CUR_MEASURE, rules.load())
         reports, broken, any_cur = discover_cur(landing)
         exports, broken_exports = discover_data_exports(landing)
         cur2_exports = [e for e in exports if e.kind == "cur2"]
@@ -74,10 +100,16 @@ def build(ctx: DefsContext) -> dg.Definitions:
         deliveries: list[CurDelivery | DataExportDelivery] = [*reports, *cur2_exports]
         used: dict[str, list[str]] = defaultdict(list)
         skipped_empty: list[str] = []
+        rows_by_file: dict[str, list[MonthRows]] = {}  # every row of a file, counted once a run
+        outside: dict[str, OutsideRows] = {}
         for chunk in month_chunks(days):
             month = month_of(chunk[0])
-            # Refunds and credits for this month can be billed in the next months' reports.
+            # Refunds and credits for this month can be billed in the next months' reports; with
+            # rows_outside_period = load, rows of the previous months' reports dated in this month
+            # are read too (default.yaml says what each mode does).
             periods = {add_months(month, k) for k in range(correction_months + 1)}
+            if outside_mode == "load":
+                periods |= {add_months(month, -k) for k in range(1, correction_months + 1)}
             for period, error in broken:
                 if period in periods:
                     raise error
@@ -90,18 +122,53 @@ def build(ctx: DefsContext) -> dg.Definitions:
                     "<export>-Manifest.json). Wait for AWS's next delivery, or check "
                     "FINOPS_LANDING_URL."
                 )
+            for delivery in month_deliveries:
+                if isinstance(delivery, CurDelivery) and delivery.not_ready:
+                    raise dg.Failure(
+                        f"Not loading {chunk[0]}..{chunk[1]}: {CUR_ROOT}/{delivery.report} "
+                        f"billing period {delivery.billing_period} (delivery "
+                        f"{delivery.assembly_id}) is not ready: {delivery.not_ready}."
+                    )
             keys = [f.key for d in month_deliveries for f in d.files]
             describe = {key: landing.url(key) for key in keys}
             with landing.local_files(keys) as paths, warehouse.get_connection() as con:
                 per_file: dict[str, str] = {}
+                month_staged: list[StagedFile] = []
+                month_outside: list[OutsideRows] = []
                 for delivery in month_deliveries:
                     delivery_id, dataset = lineage(delivery)
                     context.log.info(
                         f"{month}: {dataset} billing period {delivery.billing_period}, delivery "
                         f"{delivery_id} ({len(delivery.files)} file(s))"
                     )
-                    per_file.update(staging_sql(con, delivery, paths, describe, chunk))
-                wh.replace_partitions(
+                    staged = stage_delivery(con, delivery, paths, describe)
+                    month_staged += staged
+                    for file in staged:
+                        if file.key not in rows_by_file:
+                            rows_by_file[file.key] = file_rows(con, file, describe[file.key])
+                    month_outside += check_delivery_rows(
+                        delivery,
+                        {file.key: rows_by_file[file.key] for file in staged},
+                        describe,
+                        outside_mode,
+                        correction_months,
+                        staged[0].layout.flavour if staged else "athena",
+                    )
+                    per_file.update({f.key: window_sql(f, delivery, chunk) for f in staged})
+                if month_outside and outside_mode != "drop":
+                    raise outside_period_error(
+                        month_outside, describe, outside_mode, correction_months
+                    )
+                for found in month_outside:
+                    if found.key not in outside:
+                        outside[found.key] = found
+                        context.log.warning(
+                            f"{describe[found.key]}: dropped {found.rows} row(s) of billing "
+                            f"period {found.period} dated {found.first}..{found.last} (outside "
+                            f"the period), Σ unblended {found.money()} "
+                            "(rules.deliveries.rows_outside_period = drop)"
+                        )
+                guard.replace_partitions(
                     con,
                     RAW_AWS_CUR_TABLE,
                     "\n UNION ALL BY NAME \n".join(per_file.values()),
@@ -109,11 +176,16 @@ def build(ctx: DefsContext) -> dg.Definitions:
                     validate=lambda con, chunk=chunk, describe=describe: validate_loaded_rows(
                         con, RAW_AWS_CUR_TABLE, chunk, describe, CUR_ROW_CHECKS
                     ),
-                    describe_error=lambda con, error, per_file=per_file, describe=describe: (
-                        None
-                        if isinstance(error, DeliveryError)
-                        else diagnose_by_file(con, per_file, describe)
+                    describe_error=functools.partial(
+                        _explain_failed_write,
+                        files=month_staged,
+                        per_file=per_file,
+                        describe=describe,
                     ),
+                    incoming=[
+                        Incoming(lineage(d)[1], d.billing_period, lineage(d)[0])
+                        for d in month_deliveries
+                    ],
                 )
             for delivery in month_deliveries:
                 delivery_id, dataset = lineage(delivery)
@@ -134,6 +206,7 @@ def build(ctx: DefsContext) -> dg.Definitions:
             }
             for row in warehouse.query(cur_invoice_status_sql(RAW_AWS_CUR_TABLE, days)).to_pylist()
         }
+        record_restatement(context, guard)
         add_daily_money_metadata(
             context,
             warehouse.totals(day_totals_sql(cur_basis_totals_sql(RAW_AWS_CUR_TABLE, days))),
@@ -146,7 +219,30 @@ def build(ctx: DefsContext) -> dg.Definitions:
                     "; ".join(f"{d}: {', '.join(ids)}" for d, ids in sorted(used.items()))
                 ),
                 "zero_byte_files_skipped": dg.MetadataValue.int(len(set(skipped_empty))),
+                "rows_outside_period": dg.MetadataValue.int(sum(o.rows for o in outside.values())),
+                "rows_outside_period_unblended": dg.MetadataValue.text(
+                    "; ".join(
+                        f"{currency} {amount:.2f}"
+                        for currency, amount in sorted(_money_by_currency(outside).items())
+                    )
+                ),
             }
         )
 
     return definitions_of(raw_aws_cur)
+
+
+def _explain_failed_write(con, error, *, files, per_file, describe) -> DeliveryError | None:
+    """A failed write blamed on a file: the values its strict casts reject (column as delivered,
+    samples, rows), else the engine's message for the first file that fails alone."""
+    if isinstance(error, DeliveryError):
+        return None
+    return diagnose_type_errors(con, files, describe) or diagnose_by_file(con, per_file, describe)
+
+
+def _money_by_currency(outside: dict[str, OutsideRows]) -> dict[str, Decimal]:
+    totals: dict[str, Decimal] = defaultdict(Decimal)
+    for found in outside.values():
+        for currency, amount in found.unblended.items():
+            totals[currency] += amount
+    return totals

@@ -1,16 +1,23 @@
-"""Contract on raw/aws_cur."""
+"""Checks on raw/aws_cur: its contract, the restatement guard, and every object under aws-cur/ and aws-data-exports/
+accounted for (loaded, superseded, waiting, metadata, or named as not understood)."""
 
 import dagster as dg
 
-from finops_assets.contracts.checks import build_contract_check
 from finops_assets.contracts.models import RawAwsCur
 from finops_assets.defs.context import DefsContext, definitions_of
 from finops_assets.defs.sources.aws.assets import RAW_AWS_CUR_TABLE
+from finops_assets.defs.sources.aws.deliveries import account_landing
+from finops_assets.defs.sources.shared import build_raw_source_checks
 
 
 def build(ctx: DefsContext) -> dg.Definitions:
-    raw_aws_cur_contract = build_contract_check(
-        RawAwsCur, dg.AssetKey(["raw", "aws_cur"]), RAW_AWS_CUR_TABLE, ctx.partitions
+    return definitions_of(
+        build_raw_source_checks(
+            "aws_cur",
+            RawAwsCur,
+            RAW_AWS_CUR_TABLE,
+            "aws-cur/ and aws-data-exports/",
+            account_landing,
+            ctx.partitions,
+        )
     )
-
-    return definitions_of(raw_aws_cur_contract)

@@ -48,6 +48,8 @@ Rules chosen where the sources leave room (DOMAIN §3-§4):
 * PricingQuantity = usage amount, except NULL on Tax (FOCUS 1.2 PricingQuantity-C-004-C) and
   on credits and discounts without a pricing unit; PricingUnit = pricing unit when the row has a
   PricingQuantity (FOCUS: unit null iff quantity null).
+* ChargePeriodEnd = usage end, except on rows AWS dates at an instant (an RI upfront Fee has
+  usage end = usage start): the end of the start's UTC day, so FOCUS's end > start holds.
 * ServiceCategory: a lookup on ``product_servicecode`` then ``line_item_product_code``
   (``_SERVICE_CATEGORIES``), 'Other' when neither is known; Tax rows are 'Other'.
 """
@@ -605,6 +607,51 @@ def _typed(canonical: str, expression: str, source_type: str) -> str:
     return f"CAST({expression} AS {target})"
 
 
+def _try_timestamp_from_text(expression: str) -> str:
+    """NULL where ``_timestamp_from_text`` would fail (the diagnosis after a failed load)."""
+    text = f"NULLIF(trim({expression}), '')"
+    return (
+        f"CASE WHEN suffix({text}, 'Z') OR regexp_matches({text}, {sql_literal(_HAS_OFFSET)}) "
+        f"THEN TRY_CAST({text} AS TIMESTAMPTZ) "
+        f"ELSE timezone('UTC', TRY_CAST({text} AS TIMESTAMP)) END"
+    )
+
+
+def cast_failures(layout: CurLayout) -> list[tuple[str, str, str]]:
+    """(column as delivered, condition true on a row whose value the strict cast of
+    ``cur_staging_select`` rejects, what the value should be) for every typed column of a file,
+    so a failed load can name the column, a sample value and the number of rows."""
+    out = []
+    for canonical, actual in layout.columns.items():
+        target = _SOURCE_COLUMNS.get(canonical)
+        if target in (None, TEXT):
+            continue
+        column = q(actual)
+        if layout.source_types.get(actual, "VARCHAR") == "VARCHAR":
+            present = f"NULLIF(trim({column}), '') IS NOT NULL"
+            parsed = (
+                _try_timestamp_from_text(column)
+                if target == TIMESTAMP
+                else f"TRY_CAST(trim({column}) AS {target})"
+            )
+        else:
+            present = f"{column} IS NOT NULL"
+            parsed = f"TRY_CAST({column} AS {'TIMESTAMPTZ' if target == TIMESTAMP else target})"
+        expected = "a timestamp (ISO 8601)" if target == TIMESTAMP else "a number"
+        out.append((actual, f"({present} AND ({parsed}) IS NULL)", expected))
+    return out
+
+
+# Names of the columns a CUR cannot do without, in both spellings: a CSV whose header line holds
+# one of them but whose parsed columns do not was read in the wrong dialect.
+ESSENTIAL_COLUMN_NAMES = (*_LEGACY_SPELLING.values(), *_LEGACY_SPELLING)
+
+
+def delivered_spelling(canonical: str, flavour: str) -> str:
+    """How a canonical column is spelled in a file of ``flavour`` (for messages)."""
+    return _LEGACY_SPELLING.get(canonical, canonical) if flavour == "legacy" else canonical
+
+
 def _map_as_map(column: str, source_type: str) -> str:
     """A CUR 2.0 map column as MAP(VARCHAR, VARCHAR); CSV exports carry it as JSON text."""
     if source_type.startswith("MAP"):
@@ -864,7 +911,14 @@ def _focus_expressions() -> dict[str, str]:
         ),
         "ChargeDescription": "line_item_line_item_description",
         "ChargeFrequency": frequency,
-        "ChargePeriodEnd": "line_item_usage_end_date",
+        # A one-time charge AWS dates at an instant (an RI upfront Fee has end = start) gets the
+        # rest of its UTC day, so the period stays half-open [start, end) with end > start.
+        "ChargePeriodEnd": (
+            "CASE WHEN line_item_usage_end_date > line_item_usage_start_date "
+            "THEN line_item_usage_end_date "
+            "ELSE timezone('UTC', CAST(CAST(timezone('UTC', line_item_usage_start_date) AS DATE) "
+            "+ INTERVAL 1 DAY AS TIMESTAMP)) END"
+        ),
         "ChargePeriodStart": "line_item_usage_start_date",
         "CommitmentDiscountCategory": commitment_category,
         "CommitmentDiscountId": commitment_id,

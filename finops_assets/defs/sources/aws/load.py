@@ -1,12 +1,26 @@
-"""TODO docstring"""
+"""Staging SQL for raw/aws_cur (legacy CUR and CUR 2.0 files to typed raw rows), and what is
+checked about a delivery's rows before anything is written: values the strict casts reject
+(named by file, column as delivered, sample and count), CSVs read in the wrong dialect, rows dated
+outside the report's billing period (``rules.deliveries.rows_outside_period``) and a delivery
+whose rows fall on none of the days it claims. No Dagster here: ``assets.py`` calls these."""
 
+from __future__ import annotations
+
+import gzip
+from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 
 import duckdb
 
 from finops_assets.defs.sources.aws.cur import (
+    ESSENTIAL_COLUMN_NAMES,
     CurFormatError,
+    CurLayout,
+    cast_failures,
     cur_staging_select,
+    delivered_spelling,
     resolve_cur_layout,
 )
 from finops_assets.defs.sources.aws.deliveries import (
@@ -22,6 +36,7 @@ from finops_assets.lib.loading import (
     sql_list,
     sql_literal,
 )
+from finops_assets.lib.warehouse import quote_identifier as q
 
 # Rows a CUR must never carry (checked inside the write transaction, per file).
 CUR_ROW_CHECKS = (
@@ -34,6 +49,11 @@ CUR_ROW_CHECKS = (
         "is not an ISO 4217 currency code",
     ),
 )
+ROWS_OUTSIDE_PERIOD_FIX = (
+    "Fix: set deliveries.rows_outside_period to load (rows dated up to correction_months after "
+    "their period land in their own days) or drop (left out, counted in the run's metadata) in "
+    "the rules YAML (FINOPS_CONFIG), or re-deliver the report; nothing was written."
+)
 
 
 def lineage(delivery: CurDelivery | DataExportDelivery) -> tuple[str, str]:
@@ -43,6 +63,63 @@ def lineage(delivery: CurDelivery | DataExportDelivery) -> tuple[str, str]:
     return delivery.execution_id, delivery.dataset
 
 
+@dataclass(frozen=True)
+class StagedFile:
+    key: str  # landing key
+    path: str  # local path read
+    format: str
+    layout: CurLayout
+    source: str  # the file's rows with the lineage columns
+    select: str  # the file's typed rows (RAW_CUR_COLUMNS), every day
+
+
+def stage_delivery(
+    con: duckdb.DuckDBPyConnection,
+    delivery: CurDelivery | DataExportDelivery,
+    paths: dict[str, str],
+    describe: dict[str, str],
+) -> list[StagedFile]:
+    """The typed SELECT of each file of the delivery (files of one assembly may differ in
+    columns, e.g. a tag first used mid-month)."""
+    delivery_id, _ = lineage(delivery)
+    staged = []
+    for file in delivery.files:
+        path, where = paths[file.key], describe[file.key]
+        columns = describe_file(con, path, file.format, where)
+        try:
+            layout = resolve_cur_layout(columns)
+        except CurFormatError as error:
+            if file.format == "csv":
+                misread = dialect_error(con, path, where, columns)
+                if misread is not None:
+                    raise misread from None
+            raise DeliveryError(f"{where}: {error}") from None
+        source = (
+            f"(SELECT *, {sql_literal(delivery_id)} AS x_DeliveryId, "
+            f"{sql_literal(file.key)} AS x_SourceFile "
+            f"FROM {reader_sql(file.format, [path])})"
+        )
+        staged.append(
+            StagedFile(
+                file.key, path, file.format, layout, source, cur_staging_select(source, layout)
+            )
+        )
+    return staged
+
+
+def window_sql(
+    file: StagedFile, delivery: CurDelivery | DataExportDelivery, days: tuple[date, date]
+) -> str:
+    """The file's typed rows of ``days``, with the dataset and billing period columns."""
+    _, dataset = lineage(delivery)
+    return f"""
+        SELECT *, {sql_literal(dataset)} AS x_Dataset,
+               {sql_literal(delivery.billing_period)} AS x_BillingPeriod
+        FROM ({file.select})
+        WHERE charge_date BETWEEN DATE '{days[0].isoformat()}' AND DATE '{days[1].isoformat()}'
+    """
+
+
 def staging_sql(
     con: duckdb.DuckDBPyConnection,
     delivery: CurDelivery | DataExportDelivery,
@@ -50,26 +127,255 @@ def staging_sql(
     describe: dict[str, str],
     days: tuple[date, date],
 ) -> dict[str, str]:
-    """One staging SELECT per file of the delivery (files of one assembly may differ in columns,
-    e.g. a tag first used mid-month), each limited to ``days``."""
-    delivery_id, dataset = lineage(delivery)
-    per_file = {}
-    for file in delivery.files:
-        columns = describe_file(con, paths[file.key], file.format, describe[file.key])
-        try:
-            layout = resolve_cur_layout(columns)
-        except CurFormatError as error:
-            raise DeliveryError(f"{describe[file.key]}: {error}") from None
-        source = (
-            f"(SELECT *, {sql_literal(delivery_id)} AS x_DeliveryId, "
-            f"{sql_literal(file.key)} AS x_SourceFile "
-            f"FROM {reader_sql(file.format, [paths[file.key]])})"
-        )
-        per_file[file.key] = f"""
-            SELECT *, {sql_literal(dataset)} AS x_Dataset,
-                   {sql_literal(delivery.billing_period)} AS x_BillingPeriod
-            FROM ({cur_staging_select(source, layout)})
-            WHERE charge_date BETWEEN DATE '{days[0].isoformat()}' AND DATE '{days[1].isoformat()}'
-        """
-    return per_file
+    """One staging SELECT per file of the delivery, each limited to ``days``."""
+    return {
+        f.key: window_sql(f, delivery, days) for f in stage_delivery(con, delivery, paths, describe)
+    }
 
+
+# --- CSV dialect ------------------------------------------------------------------------------
+def header_line(path: str) -> str:
+    """The first line of a CSV (gzip or plain), without its line break and BOM."""
+    with open(path, "rb") as raw:
+        gzipped = raw.read(2) == b"\x1f\x8b"
+    opener = gzip.open if gzipped else open
+    with opener(path, "rt", encoding="utf-8-sig", errors="replace", newline="") as text:
+        return text.readline(1_000_000).rstrip("\r\n")
+
+
+def dialect_error(
+    con: duckdb.DuckDBPyConnection, path: str, where: str, columns: dict[str, str]
+) -> DeliveryError | None:
+    """A CSV whose header line holds a CUR column name the parsed columns lack was read in the
+    wrong dialect (semicolons, a quoted header line ...): say that, not "missing column"."""
+    try:
+        line = header_line(path)
+    except OSError:
+        return None
+    named = [name for name in ESSENTIAL_COLUMN_NAMES if name in line and name not in columns]
+    if not named:
+        return None
+    try:
+        row = con.execute("SELECT Delimiter FROM sniff_csv(?)", [path]).fetchone()
+        detected = row[0] if row else "?"
+    except duckdb.Error:
+        detected = "?"
+    counts = {d: line.count(d) for d in (",", ";", "\t", "|")}
+    in_header = max(counts, key=lambda d: counts[d])
+    quoted = line.startswith('"') and line.endswith('"') and line.count('"') == 2
+    shown = ", ".join(list(columns)[:3]) + (", ..." if len(columns) > 3 else "")
+    return DeliveryError(
+        f"{where}: the CSV dialect was misdetected: the header line names {named[0]} but the "
+        f"file was read with delimiter {detected!r} as {len(columns)} column(s) ({shown}); the "
+        f"header line is split by {in_header!r}"
+        + (" and wrapped in quotes as one field" if quoted else "")
+        + ". AWS writes CUR files comma-delimited, with an unquoted header line and '.' as the "
+        "decimal point. Fix: re-export the report (or convert the file back: a file re-saved by "
+        "a spreadsheet is the usual cause), then re-deliver it; nothing was written."
+    )
+
+
+# --- values the strict casts reject ------------------------------------------------------------
+def type_error(
+    con: duckdb.DuckDBPyConnection, file: StagedFile, where: str, error: Exception
+) -> DeliveryError:
+    """After the typed read of a file failed: the column (as delivered), sample values and the
+    number of rows it rejects; the engine's own message when no column explains it."""
+    checks = cast_failures(file.layout)
+    if checks:
+        aggregates = ", ".join(
+            f"count_if({condition}), list(CAST({q(column)} AS VARCHAR)) FILTER ({condition})[1:3]"
+            for column, condition, _ in checks
+        )
+        try:
+            row = con.execute(f"SELECT {aggregates} FROM {file.source}").fetchone()
+        except duckdb.Error:
+            row = None
+        problems = [
+            f"column {column} has {row[2 * index]} row(s) whose value is not {expected}, "
+            f"e.g. {row[2 * index + 1]}"
+            for index, (column, _, expected) in enumerate(checks)
+            if row and row[2 * index]
+        ]
+        if problems:
+            return DeliveryError(
+                f"{where}: {'; '.join(problems)}. Fix: correct the export (no currency symbols, "
+                "thousands separators, decimal commas or text in numeric and date columns; "
+                "empty, None, null, NULL and \\N are read as empty) and re-deliver it; nothing "
+                "was written."
+            )
+    return DeliveryError(
+        f"{where}: {str(error).splitlines()[0]}. Fix: correct the export (or re-copy a truncated "
+        "file) and re-deliver it; nothing was written."
+    )
+
+
+def diagnose_type_errors(
+    con: duckdb.DuckDBPyConnection, files: list[StagedFile], describe: dict[str, str]
+) -> DeliveryError | None:
+    """After a failed write: the first file with values the strict casts reject, named."""
+    for file in files:
+        if cast_failures(file.layout):
+            found = type_error(con, file, describe.get(file.key, file.key), Exception(""))
+            if "row(s) whose value is not" in str(found):
+                return found
+    return None
+
+
+# --- rows and the billing period ---------------------------------------------------------------
+@dataclass(frozen=True)
+class MonthRows:
+    """A file's rows of one usage month and currency."""
+
+    month: str | None  # YYYY-MM of the usage start (UTC); None when the row has none
+    currency: str | None
+    rows: int
+    unblended: Decimal
+    first: date | None
+    last: date | None
+
+
+def file_rows(con: duckdb.DuckDBPyConnection, file: StagedFile, where: str) -> list[MonthRows]:
+    """Every row of the file counted per usage month and currency (one typed read: a value the
+    casts reject fails here, named, before anything is written)."""
+    try:
+        rows = con.execute(
+            f"""SELECT strftime(charge_date, '%Y-%m'), line_item_currency_code, count(*),
+                       coalesce(sum(line_item_unblended_cost), 0), min(charge_date),
+                       max(charge_date)
+                FROM ({file.select}) GROUP BY ALL ORDER BY ALL"""
+        ).fetchall()
+    except duckdb.Error as error:
+        raise type_error(con, file, where, error) from None
+    return [MonthRows(*row) for row in rows]
+
+
+def _months_after(period: str, month: str) -> int:
+    return (int(month[:4]) * 12 + int(month[5:7])) - (int(period[:4]) * 12 + int(period[5:7]))
+
+
+@dataclass
+class OutsideRows:
+    """A file's rows that no load places in a day: dated outside the billing period and not
+    within the corrections window."""
+
+    key: str
+    period: str
+    rows: int = 0
+    unblended: dict[str, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
+    first: date | None = None
+    last: date | None = None
+
+    def money(self) -> str:
+        return "; ".join(f"{c} {v:.2f}" for c, v in sorted(self.unblended.items()))
+
+
+def check_delivery_rows(
+    delivery: CurDelivery | DataExportDelivery,
+    rows_by_file: dict[str, list[MonthRows]],
+    describe: dict[str, str],
+    mode: str,
+    correction_months: int,
+    flavour: str = "athena",
+) -> list[OutsideRows]:
+    """Refuse a delivery whose rows fall on no day a load would place them in (its billing period
+    or the corrections window) or carry no usage date, and return per file the rows dated outside the period that no load will place.
+
+    Rows dated in the ``correction_months`` months before the period are corrections (the load
+    of their month reads this report); with ``mode`` "load" the rows dated up to
+    ``correction_months`` after the period are placed the same way. Anything else is outside."""
+    period = delivery.billing_period
+    delivery_id, dataset = lineage(delivery)
+    name = f"{dataset} billing period {period} delivery {delivery_id}"
+    every = [r for rows in rows_by_file.values() for r in rows]
+    total = sum(r.rows for r in every)
+
+    def placed(month: str | None) -> bool:
+        """Whether a load reads this delivery for the month (its own, or as corrections)."""
+        if month is None:
+            return False
+        offset = _months_after(period, month)
+        return (-correction_months <= offset <= 0) or (
+            mode == "load" and 0 < offset <= correction_months
+        )
+
+    placeable = sum(r.rows for r in every if placed(r.month))
+    undated = {k: sum(r.rows for r in rows if r.month is None) for k, rows in rows_by_file.items()}
+    start = delivered_spelling("line_item_usage_start_date", flavour)
+    window = (
+        f" and the correction_months = {correction_months} month(s) "
+        + ("around it" if mode == "load" else "before it")
+        if correction_months
+        else ""
+    )
+    if total and not placeable:
+        dated = [r for r in every if r.month is not None]
+        if not dated:
+            reason = f"none of its {total} row(s) has a usage start date ({start} is empty)"
+        else:
+            months = defaultdict(int)
+            for r in dated:
+                months[r.month] += r.rows
+            reason = (
+                f"all {total} row(s) are dated outside {period}{window}: usage starts run from "
+                f"{min(r.first for r in dated)} to {max(r.last for r in dated)} ("
+                + ", ".join(f"{m}: {n} row(s)" for m, n in sorted(months.items()))
+                + (
+                    f", no usage start date: {total - sum(months.values())} row(s)"
+                    if total > sum(months.values())
+                    else ""
+                )
+                + ")"
+            )
+        raise DeliveryError(
+            f"{name} claims the days of {period} but yields no row for any of them: {reason}. "
+            f"Files: {', '.join(describe.get(k, k) for k in rows_by_file)}. Fix: check that the "
+            "report's usage dates parse (ISO 8601, UTC) and that the files belong to this billing "
+            "period, then re-deliver it; nothing was written."
+        )
+    for key, count in undated.items():
+        if count:
+            raise DeliveryError(
+                f"{describe.get(key, key)}: {count} row(s) have no usage start date ({start} is "
+                "empty), so no day can hold their cost. Fix: correct the export and re-deliver "
+                "it; nothing was written."
+            )
+    outside = []
+    for key, rows in rows_by_file.items():
+        found = OutsideRows(key, period)
+        for r in rows:
+            if placed(r.month):
+                continue
+            found.rows += r.rows
+            found.unblended[r.currency or "(no currency)"] += Decimal(r.unblended)
+            found.first = min(d for d in (found.first, r.first) if d is not None)
+            found.last = max(d for d in (found.last, r.last) if d is not None)
+        if found.rows:
+            outside.append(found)
+    return outside
+
+
+def outside_period_error(
+    outside: list[OutsideRows], describe: dict[str, str], mode: str, correction_months: int
+) -> DeliveryError:
+    files = "; ".join(
+        f"{describe.get(o.key, o.key)}: {o.rows} row(s) of billing period {o.period} dated "
+        f"{o.first}..{o.last}, Σ unblended {o.money()}"
+        for o in outside
+    )
+    window = (
+        f"within correction_months = {correction_months} month(s) before or after their period"
+        if mode == "load"
+        else f"in the correction_months = {correction_months} month(s) before their period"
+    )
+    fix = (
+        "Fix: raise correction_months, or set deliveries.rows_outside_period to drop in the "
+        "rules YAML (FINOPS_CONFIG); nothing was written."
+        if mode == "load"
+        else ROWS_OUTSIDE_PERIOD_FIX
+    )
+    return DeliveryError(
+        f"Rows dated outside their report's billing period (rules.deliveries."
+        f"rows_outside_period = {mode}): {files}. Only rows dated {window} are loaded into "
+        f"their own days; these would be lost. {fix}"
+    )

@@ -19,7 +19,8 @@ def build(ctx: DefsContext) -> dg.Definitions:
             scan_aws_cur,
             [RAW_AWS_CUR],
             "Legacy CUR: loads a month's days when its period manifest names a new assemblyId "
-            "whose reportKeys are all present.",
+            "whose reportKeys are all present (Athena-integrated reports: when a month's files "
+            "change and the cost_and_usage_data_status table says READY).",
             ctx.partitions,
         ),
         build_delivery_sensor(

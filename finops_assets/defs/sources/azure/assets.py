@@ -1,6 +1,8 @@
 """raw/azure_cost: Azure Cost Management exports (ActualCost + AmortizedCost cost details, or
-FocusCost), per charge day, from the newest run of each export and month."""
+FocusCost), per charge day, from the newest run of each export and month: a run with its
+manifest.json, or a classic export file (no manifest) once it has settled."""
 
+from datetime import UTC, datetime
 
 import dagster as dg
 
@@ -14,22 +16,34 @@ from finops_assets.defs.sources.azure.deliveries import (
     azure_scope_months,
     discover_azure,
     newest_azure_runs,
+    superseded_by,
 )
 from finops_assets.defs.sources.azure.load import AZURE_ROW_CHECKS, staging_sql
 from finops_assets.defs.sources.focus.assets import month_chunks
-from finops_assets.defs.sources.shared import no_deliveries_result
-from finops_assets.lib import warehouse as wh
+from finops_assets.defs.sources.shared import (
+    no_deliveries_result,
+    record_restatement,
+    restatement_guard,
+)
 from finops_assets.lib.deliveries import DeliveryError, month_of
+from finops_assets.lib.delivery_watch import month_days
 from finops_assets.lib.facts import day_totals_sql
 from finops_assets.lib.loading import (
     diagnose_by_file,
     validate_loaded_rows,
 )
+from finops_assets.lib.restatement import Incoming, Measure
 from finops_assets.metadata import add_daily_money_metadata, days_between
 from finops_assets.resources.landing import LandingZone
+from finops_assets.resources.rules import RulesResource
 from finops_assets.resources.warehouse import Warehouse
 
 RAW_AZURE_COST_TABLE = "raw.azure_cost"
+# What the restatement guard compares, per export: the export's own cost in billing currency.
+AZURE_MEASURE = Measure(
+    billed="CASE WHEN x_ExportType = 'FocusCost' THEN BilledCost ELSE CostInBillingCurrency END",
+    currency="BillingCurrency",
+)
 
 
 def build(ctx: DefsContext) -> dg.Definitions:
@@ -43,40 +57,59 @@ def build(ctx: DefsContext) -> dg.Definitions:
         pool=WAREHOUSE_POOL,
         description=(
             "Azure Cost Management export rows for each charge day, from the newest run of each "
-            "export and month (a newer run restates the whole month): ActualCost and AmortizedCost "
-            "cost details (EA or MCA columns) kept side by side for the billed/amortized merge, or "
+            "export and month (a newer run restates the whole month; classic exports without a "
+            "manifest once their newest file has settled): ActualCost and AmortizedCost cost "
+            "details (EA, MCA or partner columns) kept side by side for the billed/amortized "
+            "merge, or "
             "FocusCost rows, typed, with tags as JSON and the run and file each row came from."
         ),
     )
     def raw_azure_cost(
-        context: dg.AssetExecutionContext, landing: LandingZone, warehouse: Warehouse
+        context: dg.AssetExecutionContext,
+        landing: LandingZone,
+        warehouse: Warehouse,
+        rules: RulesResource,
     ) -> dg.MaterializeResult:
         days = partition_window(context)
-        runs, broken, any_azure = discover_azure(landing)
-        if not any_azure:
+        guard = restatement_guard(context, AZURE_MEASURE, rules.load())
+        # Classic exports (no manifest) count once their newest file has settled.
+        found = discover_azure(landing, rules.load().deliveries.settle_minutes, datetime.now(UTC))
+        if not found.any_azure:
             return no_deliveries_result(
                 context, warehouse, RAW_AZURE_COST_TABLE, days, landing.url(AZURE_ROOT)
             )
-        newest = newest_azure_runs(runs)
+        newest = newest_azure_runs(found.runs)
         used: list[str] = []
         bases: list[str] = []
         row_counts: dict[str, int] = {}
         for chunk in month_chunks(days):
             month = month_of(chunk[0])
-            for period, stream, modified, error in broken:
+            for broken in found.broken:
                 # A broken run fails its month unless a good run of the same export is newer (an
                 # old run whose blobs were cleaned up does not matter any more).
-                if period == month and not any(
-                    r.stream == stream and r.billing_period == month and r.submitted_at > modified
-                    for r in newest
-                ):
-                    raise error
+                if broken.billing_period == month and superseded_by(broken, newest) is None:
+                    raise broken.error
+            waiting = [w for w in found.waiting if w.billing_period == month]
+            for w in waiting:
+                context.log.info(
+                    f"{landing.url(w.obj.key)}: classic export file still settling (until "
+                    f"{w.settles_at.isoformat()}); the month keeps its previous settled run."
+                )
             scope_months = azure_scope_months(newest, month)
             if not scope_months:
+                first, *_, last = month_days(month)
+                folder = f"{first:%Y%m%d}-{last:%Y%m%d}"
                 raise dg.Failure(
                     f"No Azure export run covers {month} under {landing.url(AZURE_ROOT)} (expected "
-                    f"azure/<scope>/<export>/{month.replace('-', '')}01-..../<runId>/manifest.json). "
-                    "Wait for the export's next run, or check FINOPS_LANDING_URL."
+                    f"azure/<scope>/<export>/{folder}/<runId>/manifest.json, or a classic export "
+                    f"file azure/<directory>/<export>/{folder}/<export>_<guid>.csv). "
+                    + (
+                        f"{len(waiting)} classic file(s) still settling, the first at "
+                        f"{min(w.settles_at for w in waiting).isoformat()} "
+                        "(deliveries.settle_minutes): they are loaded then."
+                        if waiting
+                        else "Wait for the export's next run, or check FINOPS_LANDING_URL."
+                    )
                 )
             keys = [f.key for sm in scope_months for r in sm.runs for f in r.files]
             describe = {key: landing.url(key) for key in keys}
@@ -110,7 +143,7 @@ def build(ctx: DefsContext) -> dg.Definitions:
                             )
                         used.append(f"{run.scope}/{run.export} ({run.export_type}): {run.run_id}")
                     bases.append(f"{month} {scope_month.scope}: {scope_month.cost_basis}")
-                wh.replace_partitions(
+                guard.replace_partitions(
                     con,
                     RAW_AZURE_COST_TABLE,
                     "\n UNION ALL BY NAME \n".join(per_file.values()),
@@ -123,7 +156,13 @@ def build(ctx: DefsContext) -> dg.Definitions:
                         if isinstance(error, DeliveryError)
                         else diagnose_by_file(con, per_file, describe)
                     ),
+                    incoming=[
+                        Incoming(r.dataset, r.billing_period, r.run_id)
+                        for sm in scope_months
+                        for r in sm.runs
+                    ],
                 )
+        record_restatement(context, guard)
         # Per day: the exports' own bases (ActualCost Σ = invoice, AmortizedCost Σ = amortized).
         add_daily_money_metadata(
             context,

@@ -1,16 +1,23 @@
-"""Contract on raw/azure_cost."""
+"""Checks on raw/azure_cost: its contract, the restatement guard, and every object under azure/
+accounted for (loaded, superseded, waiting, metadata, or named as not understood)."""
 
 import dagster as dg
 
-from finops_assets.contracts.checks import build_contract_check
 from finops_assets.contracts.models import RawAzureCost
 from finops_assets.defs.context import DefsContext, definitions_of
 from finops_assets.defs.sources.azure.assets import RAW_AZURE_COST_TABLE
+from finops_assets.defs.sources.azure.deliveries import account_landing
+from finops_assets.defs.sources.shared import build_raw_source_checks
 
 
 def build(ctx: DefsContext) -> dg.Definitions:
-    raw_azure_cost_contract = build_contract_check(
-        RawAzureCost, dg.AssetKey(["raw", "azure_cost"]), RAW_AZURE_COST_TABLE, ctx.partitions
+    return definitions_of(
+        build_raw_source_checks(
+            "azure_cost",
+            RawAzureCost,
+            RAW_AZURE_COST_TABLE,
+            "azure/",
+            account_landing,
+            ctx.partitions,
+        )
     )
-
-    return definitions_of(raw_azure_cost_contract)

@@ -1,12 +1,18 @@
 """Azure Cost Management exports (cost details: ActualCost, AmortizedCost; and FocusCost) to typed
 raw rows and to FOCUS 1.2, as DuckDB SQL text.
 
-Two schemas reach us for cost details and they spell the same facts differently: EA
-(``BillingCurrencyCode``, ``CostInBillingCurrency``, older ``Cost``/``PreTaxCost``,
-``SubscriptionGuid``, dates ``M/D/YYYY`` in old CSVs) and MCA (``billingCurrency``,
-``costInBillingCurrency``: camelCase). ``resolve_azure_layout`` matches a file's columns onto one
-canonical set case-insensitively, ``azure_staging_select`` types them (strict casts: a bad number
-fails the load instead of vanishing) and ``azure_focus_sql`` merges the two cost bases into FOCUS.
+Several header sets reach us for cost details and they spell the same facts differently: EA
+(PascalCase: ``BillingCurrencyCode``, ``CostInBillingCurrency``, older ``Cost``/``PreTaxCost``,
+``SubscriptionGuid``), pay-as-you-go (legacy ``UsageDateTime``, ``PreTaxCost``, ``Currency``), MCA
+(camelCase: ``billingCurrency``, ``costInBillingCurrency``) and MPA/CSP partner (the MCA columns,
+pricing model spelled ``PricingModel``, plus ``partnerTenantId``, ``customerTenantId``,
+``partnerEarnedCreditRate``...). ``resolve_azure_layout`` matches a file's columns onto one
+canonical set case-insensitively (a UTF-8 byte order mark before the first name is ignored) and
+records the header set in ``x_Schema`` (EA | MCA | MPA | FOCUS); ``azure_staging_select`` types
+them (strict casts: a bad number fails the load instead of vanishing; ``5E-04`` is a number;
+dates are ISO, ``M/D/YYYY`` or ``MM/DD/YYYY``) and ``azure_focus_sql`` merges the two cost bases
+into FOCUS. A header that is none of these fails naming the file, the missing columns and the
+file's columns closest to them.
 
 DOMAIN §6, and the rules chosen where it leaves room:
 
@@ -128,7 +134,7 @@ RAW_AZURE_COLUMNS: dict[str, str] = {
     "x_ExportType": TEXT,
     # merged | actual_only | amortized_only | focus: which exports of the scope and month exist.
     "x_CostBasis": TEXT,
-    # EA | MCA | FOCUS: which column spelling the file used.
+    # EA | MCA | MPA | FOCUS: which header set the file used.
     "x_Schema": TEXT,
     "charge_date": DATE,
 }
@@ -230,6 +236,19 @@ SERVICE_CATEGORIES: dict[str, str] = {
 }
 
 
+BOM = "\ufeff"
+# Columns only the MPA / CSP partner header set has (compared lower-case).
+_PARTNER_COLUMNS = (
+    "partnertenantid",
+    "partnername",
+    "customertenantid",
+    "partnerearnedcreditrate",
+    "partnerearnedcreditapplied",
+)
+# A file with these (lower-case) is FOCUS, whatever its export is called.
+_FOCUS_HEADER = frozenset({"billedcost", "effectivecost", "chargeperiodstart"})
+
+
 class AzureFormatError(ValueError):
     """The file is not a usable Azure export: the message names the column and the fix."""
 
@@ -257,6 +276,16 @@ def _lookalikes(wanted: str, names: list[str]) -> list[str]:
     return list(dict.fromkeys([lowered[c] for c in close] + related))[:5]
 
 
+def _closest(alternatives: tuple[str, ...], names: list[str]) -> list[str]:
+    """The file's columns closest to a missing canonical column or any name Azure uses for it."""
+    found = _lookalikes(alternatives[0], names)
+    lowered = {n.lower(): n for n in names}
+    for alias in (a for c in alternatives for a in _DETAIL_COLUMNS[c][1]):
+        close = difflib.get_close_matches(alias.lower(), list(lowered), n=2, cutoff=0.5)
+        found += [lowered[c] for c in close]
+    return list(dict.fromkeys(found))[:5]
+
+
 def resolve_azure_layout(described: Mapping[str, str], export_type: str) -> AzureLayout:
     """Map an export file's columns (name -> DuckDB type, from DESCRIBE) onto the canonical set.
 
@@ -267,7 +296,7 @@ def resolve_azure_layout(described: Mapping[str, str], export_type: str) -> Azur
     ]
     by_lower: dict[str, str] = {}
     for name in names:
-        by_lower.setdefault(name.lower(), name)
+        by_lower.setdefault(name.lstrip(BOM).strip().lower(), name)
     types = {name: str(described[name]).upper() for name in names}
     if export_type == "FocusCost":
         columns = {c: by_lower[c.lower()] for c in FOCUS_COLUMNS if c.lower() in by_lower}
@@ -294,17 +323,33 @@ def resolve_azure_layout(described: Mapping[str, str], export_type: str) -> Azur
         parts = []
         for alternatives in missing:
             accepted = [a for c in alternatives for a in _DETAIL_COLUMNS[c][1]]
-            look = _lookalikes(alternatives[0], names)
+            look = _closest(alternatives, names)
             parts.append(
                 f"{' or '.join(alternatives)} (accepted names: {', '.join(accepted)}; columns "
                 f"that look like it: {', '.join(look) if look else 'none'})"
             )
+        if set(by_lower) >= _FOCUS_HEADER:
+            shape = (
+                " The file has FOCUS columns (BilledCost, EffectiveCost, ChargePeriodStart): it "
+                "is a FOCUS export, not cost details. Deliver it as an Azure FocusCost export run "
+                "with its manifest.json, or under focus/<provider>/<dataset>/."
+            )
+        elif len(missing) >= len(_ESSENTIAL_DETAILS) - 1:
+            shape = (
+                " The header matches none of the Azure cost details header sets (EA, MCA, "
+                f"MPA/CSP partner, pay-as-you-go); its first columns are: {', '.join(names[:8])}."
+            )
+        else:
+            shape = ""
         raise AzureFormatError(
             f"{export_type} export is missing column(s) {'; '.join(parts)}: without them its "
-            "cost cannot be placed by amount, day, currency and account. Fix: re-create the "
-            "export as a standard Cost Management 'Cost and usage details' export (EA or MCA "
-            "column names, all columns), or rename the column back to the name Azure uses."
+            f"cost cannot be placed by amount, day, currency and account.{shape} Fix: re-create "
+            "the export as a standard Cost Management 'Cost and usage details' export (EA, MCA "
+            "or partner column names, all columns), or rename the column back to the name "
+            "Azure uses."
         )
+    if any(c in by_lower for c in _PARTNER_COLUMNS):
+        return AzureLayout("details", "MPA", columns, types)
     schema = (
         "MCA"
         if columns["CostInBillingCurrency"][:1].islower()

@@ -1,4 +1,7 @@
-"""TODO docstring"""
+"""Staging SQL for the files of one scope's month: each file's columns resolved onto the raw
+table (``cost_details.resolve_azure_layout``), its rows counted (a header-only classic run counts
+0), limited to the days being loaded; and the row checks run inside the write transaction. The
+choice of runs is ``deliveries.py``'s, the FOCUS mapping ``cost_details.py``'s."""
 
 from datetime import date
 
@@ -79,4 +82,3 @@ def staging_sql(
                                       AND DATE '{days[1].isoformat()}'
             """
     return per_file, counted
-

@@ -1,4 +1,5 @@
-"""Azure delivery sensor: export runs (manifest.json per run)."""
+"""Azure delivery sensor: export runs (manifest.json per run) and classic export files (no
+manifest, settled by deliveries.settle_minutes)."""
 
 import dagster as dg
 
@@ -14,7 +15,8 @@ def build(ctx: DefsContext) -> dg.Definitions:
             scan_azure,
             [RAW_AZURE],
             "Azure exports: loads a month's days when a run's manifest.json (new runId) lists "
-            "only present blobs.",
+            "only present blobs, or when a classic export's newest file (no manifest) has not "
+            "changed for deliveries.settle_minutes.",
             ctx.partitions,
         )
     )

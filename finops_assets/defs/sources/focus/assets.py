@@ -1,7 +1,7 @@
 """raw/focus: FOCUS exports from any producer, loaded per charge day from complete deliveries."""
 
 from collections import defaultdict
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 import duckdb
@@ -10,13 +10,22 @@ from finops_assets.contracts.checks import WAREHOUSE_POOL, partition_window
 from finops_assets.defs.context import DefsContext, definitions_of
 from finops_assets.defs.sources.aws.deliveries import discover_data_exports
 from finops_assets.defs.sources.focus.deliveries import (
+    claimed_days_without_rows,
+    delivery_days,
     discover_deliveries,
     export_as_focus_delivery,
     select_month_deliveries,
 )
-from finops_assets.defs.sources.focus.load import refuse_incomplete_days, typed_select
-from finops_assets.defs.sources.shared import no_deliveries_result
-from finops_assets.lib import warehouse as wh
+from finops_assets.defs.sources.focus.load import (
+    refuse_incomplete_days,
+    refuse_recency_incomplete_days,
+    typed_select,
+)
+from finops_assets.defs.sources.shared import (
+    no_deliveries_result,
+    record_restatement,
+    restatement_guard,
+)
 from finops_assets.lib.deliveries import DeliveryError, add_months, month_chunks, month_of
 from finops_assets.lib.focus import KEPT_WHEN_EMPTY
 from finops_assets.lib.loading import (
@@ -25,22 +34,13 @@ from finops_assets.lib.loading import (
     probe_file,
     validate_loaded_rows,
 )
+from finops_assets.lib.restatement import FOCUS_MEASURE, Incoming
 from finops_assets.metadata import add_daily_money_metadata
 from finops_assets.resources.landing import LandingZone
 from finops_assets.resources.rules import RulesResource
 from finops_assets.resources.warehouse import Warehouse
 
 RAW_FOCUS_TABLE = "raw.focus"
-
-
-
-
-
-
-
-
-
-
 
 
 def report_empty_focus_columns(
@@ -80,7 +80,8 @@ def build(ctx: DefsContext) -> dg.Definitions:
         pool=WAREHOUSE_POOL,
         description=(
             "FOCUS export rows for each charge day, from the newest complete delivery of every "
-            "provider dataset, typed, with the delivery and file each row came from."
+            "provider dataset (any folder layout), typed, with the delivery and file each row "
+            "came from."
         ),
     )
     def raw_focus(
@@ -91,13 +92,23 @@ def build(ctx: DefsContext) -> dg.Definitions:
     ) -> dg.MaterializeResult:
         days = partition_window(context)
         correction_months = rules.load().correction_months
-        complete, broken = discover_deliveries(landing, context.log)
+        guard = restatement_guard(context, FOCUS_MEASURE, rules.load())
+        surveyed = discover_deliveries(landing, rules.load(), datetime.now(UTC))
+        complete, broken = list(surveyed.complete), surveyed.broken
+        for waiting in surveyed.waiting:
+            context.log.info(
+                f"Not loaded yet: {waiting.where} ({waiting.provider}/{waiting.dataset} billing "
+                f"period {waiting.billing_period}): {waiting.reason}."
+            )
         exports, broken_exports = discover_data_exports(landing)
         complete += [export_as_focus_delivery(e) for e in exports if e.kind == "focus"]
-        if not complete and not broken and not broken_exports:
-            return no_deliveries_result(context, warehouse, RAW_FOCUS_TABLE, days, landing.url("focus"))
+        if not complete and not broken and not broken_exports and not surveyed.waiting:
+            return no_deliveries_result(
+                context, warehouse, RAW_FOCUS_TABLE, days, landing.url("focus")
+            )
         used: set[str] = set()
         empty_days: list[str] = []
+        unloaded: list[str] = []  # deliveries whose files carry days the load did not store
         files_loaded = 0
         for chunk in month_chunks(days):
             periods = {add_months(month_of(chunk[0]), k) for k in range(correction_months + 1)}
@@ -108,12 +119,17 @@ def build(ctx: DefsContext) -> dg.Definitions:
                 month_of(chunk[0]), complete, broken, correction_months
             )
             if not deliveries:
+                waiting = "; ".join(f"{w.where}: {w.reason}" for w in surveyed.waiting[:3])
                 raise dg.Failure(
                     f"No complete FOCUS delivery covers {chunk[0]}..{chunk[1]} under "
-                    f"{landing.url('focus')} (expected focus/<provider>/<dataset>/billing_period="
-                    f"{month_of(chunk[0])}/<delivery_id>/ with a manifest.json). Wait for the provider's "
-                    "export, or check FINOPS_LANDING_URL.",
+                    f"{landing.url('focus')} (expected FOCUS files with billing period "
+                    f"{month_of(chunk[0])} under focus/<provider>/<dataset>/, settled or marked "
+                    "complete, or billing_period=YYYY-MM/<delivery_id>/ with a manifest.json)."
+                    + (f" Waiting: {waiting}." if waiting else "")
+                    + " Wait for the provider's export, or check FINOPS_LANDING_URL.",
                 )
+            claimed = [(d, delivery_days(landing, d)[0]) for d in deliveries]
+            refuse_recency_incomplete_days(claimed, chunk)
             for d in deliveries:
                 context.log.info(
                     f"{chunk[0]}..{chunk[1]}: using delivery {d.delivery_id} of {d.provider}/{d.dataset} "
@@ -122,7 +138,7 @@ def build(ctx: DefsContext) -> dg.Definitions:
             keys = [f.key for d in deliveries for f in d.files]
             with landing.local_files(keys) as paths, warehouse.get_connection() as con:
                 describe = {key: landing.url(key) for key in keys}
-                selects, sources = [], []
+                selects, sources, delivered = [], [], []
                 for d in deliveries:
                     by_format: dict[str, list[SourceFile]] = defaultdict(list)
                     for f in d.files:
@@ -131,17 +147,21 @@ def build(ctx: DefsContext) -> dg.Definitions:
                         )
                     for files in by_format.values():
                         selects.append(typed_select(files, d, chunk))
+                        delivered.append(typed_select(files, d, (date.min, date.max)))
                         sources.extend(files)
                 select_sql = "\n UNION ALL BY NAME \n".join(selects)
 
                 def describe_error(
-                    con: duckdb.DuckDBPyConnection, error: Exception, sources=sources, describe=describe
+                    con: duckdb.DuckDBPyConnection,
+                    error: Exception,
+                    sources=sources,
+                    describe=describe,
                 ) -> Exception | None:
                     if isinstance(error, DeliveryError):
                         return None
                     return diagnose_file_errors(con, sources, describe)
 
-                write = wh.replace_partitions(
+                write = guard.replace_partitions(
                     con,
                     RAW_FOCUS_TABLE,
                     select_sql,
@@ -151,17 +171,45 @@ def build(ctx: DefsContext) -> dg.Definitions:
                         refuse_incomplete_days(con, RAW_FOCUS_TABLE, chunk, describe),
                     ),
                     describe_error=describe_error,
+                    incoming=[
+                        Incoming(f"{d.provider}/{d.dataset}", d.billing_period, d.delivery_id)
+                        for d in deliveries
+                    ],
+                    delivered_sql="\n UNION ALL BY NAME \n".join(delivered),
                 )
-                loaded_days = {
-                    row[0]
-                    for row in con.execute(
-                        "SELECT DISTINCT charge_date FROM raw.focus WHERE charge_date BETWEEN ? AND ?",
-                        [chunk[0], chunk[1]],
-                    ).fetchall()
-                }
+                stored = con.execute(
+                    "SELECT DISTINCT x_Dataset, x_DeliveryId, charge_date FROM raw.focus "
+                    "WHERE charge_date BETWEEN ? AND ?",
+                    [chunk[0], chunk[1]],
+                ).fetchall()
+                loaded_days = {row[2] for row in stored}
+            if write is not None:
+                by_delivery: dict[tuple[str, str], set[date]] = defaultdict(set)
+                for dataset, delivery_id, day in stored:
+                    by_delivery[(dataset, delivery_id)].add(day)
+                for d, claimed_days in claimed:
+                    missing = claimed_days_without_rows(
+                        claimed_days,
+                        by_delivery.get((f"{d.provider}/{d.dataset}", d.delivery_id), ()),
+                        chunk,
+                    )
+                    if missing:
+                        line = (
+                            f"Delivery {d.delivery_id} of {d.provider}/{d.dataset} (billing period "
+                            f"{d.billing_period}) claims {len(missing)} charge day(s) its files "
+                            f"carry rows for, but the load stored none of its rows for them: "
+                            f"{', '.join(x.isoformat() for x in missing[:10])}"
+                            f"{' ...' if len(missing) > 10 else ''}. Files: "
+                            + ", ".join(landing.url(f.key) for f in d.files[:5])
+                            + ". The files changed during the load, or ChargePeriodStart / "
+                            "BillingPeriodStart read differently; re-run the days, and check the "
+                            "files if it happens again."
+                        )
+                        unloaded.append(line)
+                        context.log.warning(line)
             files_loaded += len(keys)
-            used.update(d.delivery_id for d in deliveries)
-            if write.schema_change.added_columns:
+            used.update(d.delivery_id for d in deliveries if write is not None)
+            if write is not None and write.schema_change.added_columns:
                 context.log.info(f"raw.focus gained columns {write.schema_change.added_columns}")
             day = chunk[0]
             while day <= chunk[1]:
@@ -172,6 +220,7 @@ def build(ctx: DefsContext) -> dg.Definitions:
                         "partition is stored empty."
                     )
                 day += timedelta(days=1)
+        record_restatement(context, guard)
         add_daily_money_metadata(
             context,
             warehouse.partition_totals(RAW_FOCUS_TABLE, days),
@@ -183,6 +232,8 @@ def build(ctx: DefsContext) -> dg.Definitions:
                 "deliveries": dg.MetadataValue.text(", ".join(sorted(used))),
                 "files": dg.MetadataValue.int(files_loaded),
                 "empty_days": dg.MetadataValue.int(len(empty_days)),
+                "deliveries_with_unloaded_days": dg.MetadataValue.int(len(unloaded)),
+                "unloaded_claimed_days": dg.MetadataValue.md("\n\n".join(unloaded) or "(none)"),
             }
         )
 

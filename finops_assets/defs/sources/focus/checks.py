@@ -1,16 +1,18 @@
-"""Contract on raw/focus."""
+"""Checks on raw/focus: its contract, the restatement guard, and every object under focus/
+accounted for (loaded, superseded, waiting, metadata, or named as not understood)."""
 
 import dagster as dg
 
-from finops_assets.contracts.checks import build_contract_check
 from finops_assets.contracts.models import RawFocus
 from finops_assets.defs.context import DefsContext, definitions_of
 from finops_assets.defs.sources.focus.assets import RAW_FOCUS_TABLE
+from finops_assets.defs.sources.focus.deliveries import account_landing
+from finops_assets.defs.sources.shared import build_raw_source_checks
 
 
 def build(ctx: DefsContext) -> dg.Definitions:
-    raw_focus_contract = build_contract_check(
-        RawFocus, dg.AssetKey(["raw", "focus"]), RAW_FOCUS_TABLE, ctx.partitions
+    return definitions_of(
+        build_raw_source_checks(
+            "focus", RawFocus, RAW_FOCUS_TABLE, "focus/", account_landing, ctx.partitions
+        )
     )
-
-    return definitions_of(raw_focus_contract)

@@ -1,5 +1,5 @@
 """FOCUS delivery files to typed ``raw.focus`` rows, without Dagster: the typed SELECT per
-delivery and the refusal of days a producer marks incomplete.
+delivery and the refusal of days a producer marks incomplete (status column or Recency).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import duckdb
 
 from finops_assets.defs.sources.focus.deliveries import FocusDelivery
 from finops_assets.lib.deliveries import DeliveryError
+from finops_assets.lib.delivery_watch import RecencyError, recency_incomplete_days
 from finops_assets.lib.facts import (
     FOCUS_SOURCE_NAME,
     FactSource,
@@ -51,7 +52,8 @@ def _cast(source: str | None, source_type: str | None, target_type: str) -> str:
 def typed_select(
     files: Sequence[SourceFile], delivery: FocusDelivery, days: tuple[date, date]
 ) -> str:
-    """One SELECT over one delivery's files of one format, typed to FOCUS, limited to ``days``."""
+    """One SELECT over one delivery's files of one format, typed to FOCUS, limited to ``days``
+    (and, for a manifest-less delivery, to the rows of its billing period)."""
     fmt = files[0].format
     union: dict[str, str] = {}
     for f in files:
@@ -84,6 +86,13 @@ def typed_select(
         union.get(by_lower.get("chargeperiodstart", "")),
         TIMESTAMP,
     )
+    # A manifest-less delivery is one billing period of its files: only that period's rows.
+    billing_filter = (
+        f"AND strftime(CAST(BillingPeriodStart AS DATE), '%Y-%m') = "
+        f"{sql_literal(delivery.billing_period)}"
+        if delivery.from_files
+        else ""
+    )
     return f"""
         SELECT * FROM (
             SELECT {", ".join(expressions)},
@@ -95,9 +104,8 @@ def typed_select(
             FROM {reader_sql(fmt, [f.path for f in files])} AS src
             JOIN (VALUES {file_map}) AS file_map(path, key) ON file_map.path = src.filename
         ) WHERE charge_date BETWEEN DATE '{days[0].isoformat()}' AND DATE '{days[1].isoformat()}'
+        {billing_filter}
     """
-
-
 
 
 COMPLETION_STATUS_COLUMN = "x_DatasetCompletionStatus"
@@ -141,3 +149,37 @@ FACT_SOURCE = FactSource(
     focus_basis_totals_sql,
     "the FOCUS export's own Σ BilledCost / Σ EffectiveCost",
 )
+
+
+def refuse_recency_incomplete_days(
+    claimed: Sequence[tuple[FocusDelivery, Sequence[date]]], days: tuple[date, date]
+) -> None:
+    """FOCUS 1.3 Recency that does not mark a day complete means the producer may still add to
+    it: like ``refuse_incomplete_days``, raise before anything is written, naming the days, the
+    delivery and the Recency file (the delivery sensor never requests these days)."""
+    refused = []
+    for delivery, delivery_days in claimed:
+        if delivery.recency is None:
+            continue
+        url, recency_bytes = delivery.recency
+        in_window = [d for d in delivery_days if days[0] <= d <= days[1]]
+        try:
+            incomplete = recency_incomplete_days(recency_bytes, url, in_window)
+        except RecencyError as error:
+            raise DeliveryError(
+                f"{error}. Fix: let the producer rewrite it; until then "
+                f"{delivery.provider}/{delivery.dataset} is not loaded."
+            ) from None
+        refused += [
+            f"{day} of {delivery.provider}/{delivery.dataset} (delivery {delivery.delivery_id}): "
+            f"{reason} ({url})"
+            for day, reason in sorted(incomplete.items())
+        ]
+    if refused:
+        raise DeliveryError(
+            "FOCUS Recency metadata does not mark these days complete: "
+            + "; ".join(refused[:5])
+            + (f" (+{len(refused) - 5} more)" if len(refused) > 5 else "")
+            + ". They are loaded once Recency marks them complete; request only the complete "
+            f"days, or wait. Nothing was written for {days[0]}..{days[1]}."
+        )

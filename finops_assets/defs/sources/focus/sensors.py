@@ -13,8 +13,9 @@ def build(ctx: DefsContext) -> dg.Definitions:
             "focus_deliveries",
             scan_focus,
             [RAW_FOCUS],
-            "FOCUS deliveries: loads a month's days when manifest.json lists only present files; "
-            "days that FOCUS 1.3 Recency or x_DatasetCompletionStatus mark incomplete wait.",
+            "FOCUS deliveries in any folder layout: loads a month's days when manifest.json lists "
+            "only present files or, without a manifest, once the files have settled; days that "
+            "FOCUS 1.3 Recency or x_DatasetCompletionStatus mark incomplete wait.",
             ctx.partitions,
         )
     )

@@ -1,7 +1,8 @@
 """raw/gcp_billing: the Google Cloud Billing export per usage day, from the dumps in the landing
-zone (gcp/<billing_account>/usage_date=YYYY-MM-DD/*.parquet) or straight from the BigQuery export
-table when the rules name one (gcp.bigquery_table)."""
+zone (gcp/<billing_account>/usage_date=YYYY-MM-DD/*.parquet, or newline-delimited *.json[.gz])
+or straight from the BigQuery export table when the rules name one (gcp.bigquery_table)."""
 
+import re
 from datetime import date, datetime
 
 import dagster as dg
@@ -15,12 +16,25 @@ from finops_assets.defs.sources.gcp.billing_export import (
     GcpFormatError,
     bigquery_days_query,
     check_export_columns,
+    check_ndjson_columns,
     gcp_basis_totals_sql,
     gcp_staging_select,
     latest_dump_rows_sql,
+    ndjson_presence_sql,
+    ndjson_reader_sql,
 )
-from finops_assets.defs.sources.gcp.deliveries import GCP_ROOT, GcpDumpFile, find_gcp_dump_files
-from finops_assets.defs.sources.shared import no_deliveries_result
+from finops_assets.defs.sources.gcp.deliveries import (
+    GCP_ROOT,
+    LAYOUT,
+    GcpDumpFile,
+    find_gcp_dump_files,
+    ndjson_error,
+)
+from finops_assets.defs.sources.shared import (
+    no_deliveries_result,
+    record_restatement,
+    restatement_guard,
+)
 from finops_assets.lib import warehouse as wh
 from finops_assets.lib.deliveries import DeliveryError
 from finops_assets.lib.facts import day_totals_sql
@@ -32,6 +46,7 @@ from finops_assets.lib.loading import (
     sql_literal,
     validate_loaded_rows,
 )
+from finops_assets.lib.restatement import Incoming, Measure, RestatementGuard
 from finops_assets.metadata import add_daily_money_metadata, days_between
 from finops_assets.resources.landing import LandingZone
 from finops_assets.resources.rules import RulesResource
@@ -39,6 +54,11 @@ from finops_assets.resources.warehouse import Warehouse
 
 RAW_GCP_BILLING_TABLE = "raw.gcp_billing"
 BIGQUERY_ROWS_VIEW = "gcp_bigquery_rows"
+# What the restatement guard compares: cost net of credits, in the export's currency.
+GCP_MEASURE = Measure(
+    billed="coalesce(cost, 0) + coalesce(list_sum(list_transform(credits, lambda c: c.amount)), 0)",
+    currency="currency",
+)
 
 # Rows an export must never carry (checked inside the write transaction, per file).
 GCP_ROW_CHECKS = (
@@ -80,9 +100,23 @@ GCP_ROW_CHECKS = (
 def _staged_file_sql(
     con: duckdb.DuckDBPyConnection, file: GcpDumpFile, path: str, where: str, policy: str
 ) -> str:
-    columns = describe_file(con, path, "parquet", where)
     try:
-        check_export_columns(columns, where)
+        if file.format == "ndjson":
+            # The export's documented schema, not types guessed from the first lines; one pass
+            # finds the columns no line carries (and a malformed line, before anything is written).
+            reader = ndjson_reader_sql([path])
+            presence, checked = ndjson_presence_sql(reader)
+            try:
+                described_file = con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()
+                counts = con.execute(presence).fetchone()
+            except duckdb.Error as error:
+                raise ndjson_error(error, path, where) from None
+            columns = {row[0]: row[1] for row in described_file}
+            check_ndjson_columns(counts, checked, where)
+        else:
+            reader = reader_sql("parquet", [path])
+            columns = describe_file(con, path, "parquet", where)
+            check_export_columns(columns, where)
     except GcpFormatError as error:
         raise DeliveryError(str(error)) from None
     source = (
@@ -90,7 +124,7 @@ def _staged_file_sql(
         f"{sql_literal(file.key)} AS x_SourceFile, {sql_literal(file.dataset)} AS x_Dataset, "
         f"DATE '{file.usage_date.isoformat()}' AS x_UsageDateFolder, "
         f"{sql_literal(file.dump)} AS x_Dump "
-        f"FROM {reader_sql('parquet', [path])})"
+        f"FROM {reader})"
     )
     described = {
         **columns,
@@ -125,8 +159,10 @@ def diagnose_files(
                 f"SELECT count(*) FROM ({sql}) WHERE hash(COLUMNS(*)) IS NOT NULL"
             ).fetchall()
         except duckdb.Error as error:
+            # The engine names the local copy it read; the landing URL is named instead.
+            reason = re.sub(r' in file "[^"]*"', "", str(error).splitlines()[0])
             return DeliveryError(
-                f"{describe.get(key, key)}: {str(error).splitlines()[0]}. Fix: correct the export "
+                f"{describe.get(key, key)}: {reason}. Fix: correct the export "
                 "(numbers must be numbers, e.g. credits.amount) or re-run the dump; nothing was "
                 "written."
             )
@@ -138,9 +174,11 @@ def _write(
     days: tuple[date, date],
     staged: dict[str, str],
     describe: dict[str, str],
-) -> wh.PartitionWrite:
+    guard: RestatementGuard,
+    incoming: list[Incoming] | None = None,
+) -> wh.PartitionWrite | None:
     # x_UsageDateFolder stays in raw (NULL for BigQuery rows): the validation compares it.
-    return wh.replace_partitions(
+    return guard.replace_partitions(
         con,
         RAW_GCP_BILLING_TABLE,
         _final_select(list(staged.values())),
@@ -151,6 +189,7 @@ def _write(
         describe_error=lambda con, error: (
             None if isinstance(error, DeliveryError) else diagnose_files(con, staged, describe)
         ),
+        incoming=incoming or (),
     )
 
 
@@ -161,6 +200,7 @@ def load_from_landing(
     days: tuple[date, date],
     policy: str,
     files: list[GcpDumpFile],
+    guard: RestatementGuard,
 ) -> list[str]:
     """Load the window's days from the dumps; returns the dumps used."""
     wanted = set(days_between(days))
@@ -170,7 +210,7 @@ def load_from_landing(
         shown = ", ".join(d.isoformat() for d in missing[:5]) + (" ..." if len(missing) > 5 else "")
         raise dg.Failure(
             f"No GCP billing dump for usage day(s) {shown} under {landing.url(GCP_ROOT)} "
-            "(expected gcp/<billing_account>/usage_date=YYYY-MM-DD/*.parquet). Dump those days "
+            f"(expected {LAYOUT}). Dump those days "
             "from the BigQuery export (see README), or check FINOPS_LANDING_URL."
         )
     keys = [f.key for f in day_files]
@@ -180,11 +220,13 @@ def load_from_landing(
             f.key: _staged_file_sql(con, f, paths[f.key], describe[f.key], policy)
             for f in day_files
         }
-        write = _write(con, days, staged, describe)
-    context.log.info(
-        f"Loaded {write.rows_inserted} rows from {len(day_files)} file(s) of "
-        f"{len({(f.usage_date, f.dump) for f in day_files})} dump(s)."
-    )
+        incoming = [Incoming(f.dataset, None, f.delivery_id) for f in day_files]
+        write = _write(con, days, staged, describe, guard, incoming)
+    if write is not None:  # None: held by the restatement guard (recorded by the asset)
+        context.log.info(
+            f"Loaded {write.rows_inserted} rows from {len(day_files)} file(s) of "
+            f"{len({(f.usage_date, f.dump) for f in day_files})} dump(s)."
+        )
     return sorted({f.delivery_id for f in day_files})
 
 
@@ -201,6 +243,7 @@ def load_from_bigquery(
     days: tuple[date, date],
     policy: str,
     table_id: str,
+    guard: RestatementGuard,
 ) -> list[str]:
     """Load the window's days straight from the export table (same staging as the dumps)."""
     rows = fetch_from_bigquery(bigquery, table_id, days)
@@ -221,7 +264,7 @@ def load_from_bigquery(
         )
         described = {r[0]: r[1] for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
         staged = {where: gcp_staging_select(source, described, policy)}
-        _write(con, days, staged, {where: where})
+        _write(con, days, staged, {where: where}, guard)
         con.unregister(BIGQUERY_ROWS_VIEW)
     return [where]
 
@@ -268,9 +311,16 @@ def build(ctx: DefsContext) -> dg.Definitions:
     ) -> dg.MaterializeResult:
         days = partition_window(context)
         settings = rules.load().gcp
+        guard = restatement_guard(context, GCP_MEASURE, rules.load())
         if settings.bigquery_table:
             used = load_from_bigquery(
-                context, bigquery, warehouse, days, settings.promotion_credits, settings.bigquery_table
+                context,
+                bigquery,
+                warehouse,
+                days,
+                settings.promotion_credits,
+                settings.bigquery_table,
+                guard,
             )
         else:
             objects = landing.list(GCP_ROOT)
@@ -280,8 +330,9 @@ def build(ctx: DefsContext) -> dg.Definitions:
                 )
             files = find_gcp_dump_files(objects, context.log.info)
             used = load_from_landing(
-                context, landing, warehouse, days, settings.promotion_credits, files
+                context, landing, warehouse, days, settings.promotion_credits, files, guard
             )
+        record_restatement(context, guard)
         add_daily_money_metadata(
             context,
             warehouse.totals(day_totals_sql(gcp_basis_totals_sql(RAW_GCP_BILLING_TABLE, days))),

@@ -6,7 +6,8 @@ The export arrives with nested columns (``service{id,description}``, ``project{.
 ancestors[]}``, ``labels[{key,value}]``, ``tags[{key,value,inherited,namespace}]``,
 ``credits[{name,amount,full_name,id,type}]``, ``invoice{month}``, ``adjustment_info{...}``, and
 in the detailed export ``resource{name,global_name}``). DuckDB reads them natively from Parquet or
-Arrow; ``gcp_staging_select`` flattens the scalar fields into typed columns and keeps the lists as
+Arrow, and from newline-delimited JSON with the export's documented schema (``EXPORT_SCHEMA``);
+``gcp_staging_select`` flattens the scalar fields into typed columns and keeps the lists as
 typed lists (credit amounts become exact decimals; a credit amount that is not a number fails the
 load), so every later step stays vectorized SQL.
 
@@ -257,15 +258,152 @@ def check_export_columns(described: Mapping[str, str], where: str) -> None:
 
 
 # ----------------------------------------------------------------------------------------------
+# Newline-delimited JSON dumps (bq extract --destination_format NEWLINE_DELIMITED_JSON)
+#
+# JSON carries no schema and bq leaves NULL fields (and possibly empty REPEATED ones) out of the
+# line, so the dumps are read with the export's documented schema (standard usage cost table plus
+# the detailed table's resource, price and subscription), never with types guessed from a few
+# rows: a field absent from every line of a file still has its type. BigQuery's JSON encoding:
+# TIMESTAMP as text 'YYYY-MM-DD HH:MM:SS[.ffffff] UTC' (read as text, parsed by timestamp_sql),
+# INT64 as JSON strings, FLOAT and NUMERIC as numbers (DuckDB casts a number written as a string
+# too), RECORD as objects, REPEATED as arrays. Fields the schema does not list are ignored.
+
+_BIGQUERY_TO_DUCKDB = {
+    "STRING": TEXT,
+    "TIMESTAMP": TEXT,
+    "FLOAT": "DOUBLE",
+    "NUMERIC": "DECIMAL(38, 9)",
+    "INT64": "BIGINT",
+    "BOOLEAN": "BOOLEAN",
+}
+_KEY_VALUE_RECORD = {"key": "STRING", "value": "STRING"}
+# field -> BigQuery type, a dict (RECORD) or a one-element list (REPEATED RECORD).
+EXPORT_SCHEMA: dict[str, object] = {
+    "billing_account_id": "STRING",
+    "service": {"id": "STRING", "description": "STRING"},
+    "sku": {"id": "STRING", "description": "STRING"},
+    "usage_start_time": "TIMESTAMP",
+    "usage_end_time": "TIMESTAMP",
+    "project": {
+        "id": "STRING",
+        "number": "STRING",
+        "name": "STRING",
+        "labels": [_KEY_VALUE_RECORD],
+        "ancestry_numbers": "STRING",
+        "ancestors": [{"resource_name": "STRING", "display_name": "STRING"}],
+    },
+    "labels": [_KEY_VALUE_RECORD],
+    "system_labels": [_KEY_VALUE_RECORD],
+    "location": {"location": "STRING", "country": "STRING", "region": "STRING", "zone": "STRING"},
+    "tags": [{"key": "STRING", "value": "STRING", "inherited": "BOOLEAN", "namespace": "STRING"}],
+    "resource": {"name": "STRING", "global_name": "STRING"},
+    "price": {
+        "effective_price": "NUMERIC",
+        "tier_start_amount": "NUMERIC",
+        "unit": "STRING",
+        "pricing_unit_quantity": "NUMERIC",
+    },
+    "subscription": {"instance_id": "STRING"},
+    "transaction_type": "STRING",
+    "seller_name": "STRING",
+    "export_time": "TIMESTAMP",
+    "cost": "FLOAT",
+    "currency": "STRING",
+    "currency_conversion_rate": "FLOAT",
+    "usage": {
+        "amount": "FLOAT",
+        "unit": "STRING",
+        "amount_in_pricing_units": "FLOAT",
+        "pricing_unit": "STRING",
+    },
+    "credits": [
+        {
+            "name": "STRING",
+            "amount": "FLOAT",
+            "full_name": "STRING",
+            "id": "STRING",
+            "type": "STRING",
+        }
+    ],
+    "invoice": {"month": "STRING", "publisher_type": "STRING"},
+    "cost_type": "STRING",
+    "adjustment_info": {
+        "id": "STRING",
+        "description": "STRING",
+        "mode": "STRING",
+        "type": "STRING",
+    },
+    "cost_at_list": "FLOAT",
+}
+# Top-level REPEATED fields: an empty array may be left out of every line, so absence is no gap.
+REPEATED_COLUMNS = tuple(name for name, kind in EXPORT_SCHEMA.items() if isinstance(kind, list))
+
+
+def _duckdb_type(kind: object) -> str:
+    if isinstance(kind, list):
+        return _duckdb_type(kind[0]) + "[]"
+    if isinstance(kind, dict):
+        return (
+            "STRUCT("
+            + ", ".join(f"{q(name)} {_duckdb_type(inner)}" for name, inner in kind.items())
+            + ")"
+        )
+    return _BIGQUERY_TO_DUCKDB[kind]
+
+
+def ndjson_columns(names: Sequence[str] | None = None) -> dict[str, str]:
+    """DuckDB types of the export's columns as read from NDJSON (all, or only ``names``)."""
+    return {
+        name: _duckdb_type(kind)
+        for name, kind in EXPORT_SCHEMA.items()
+        if names is None or name in names
+    }
+
+
+def ndjson_reader_sql(paths: Sequence[str], columns: Mapping[str, str] | None = None) -> str:
+    """``read_json`` of newline-delimited JSON dumps (gzip by its .gz suffix) with an explicit
+    schema: one JSON object per line, every listed column typed, unlisted fields ignored."""
+    columns = ndjson_columns() if columns is None else columns
+    struct = (
+        "{" + ", ".join(f"{sql_literal(k)}: {sql_literal(v)}" for k, v in columns.items()) + "}"
+    )
+    files = "[" + ", ".join(sql_literal(p) for p in paths) + "]"
+    return f"read_json({files}, format = 'newline_delimited', records = true, columns = {struct})"
+
+
+def ndjson_presence_sql(reader: str) -> tuple[str, list[str]]:
+    """Count the rows and, per required (non-REPEATED) column, the rows that carry it: NDJSON has
+    no header, so a column is missing when no line of the file holds it (a NULL is left out)."""
+    checked = [c for c in REQUIRED_COLUMNS if c not in REPEATED_COLUMNS]
+    counts = ", ".join(f"count({q(c)})" for c in checked)
+    return f"SELECT count(*), {counts} FROM {reader}", checked
+
+
+def check_ndjson_columns(counts: Sequence[int], checked: Sequence[str], where: str) -> None:
+    """``check_export_columns`` for an NDJSON file from ``ndjson_presence_sql``'s counts; a file
+    without rows has nothing to place."""
+    rows, present = counts[0], counts[1:]
+    if not rows:
+        return
+    described = {name: "" for name in REPEATED_COLUMNS}
+    described.update({name: "" for name, n in zip(checked, present, strict=True) if n})
+    check_export_columns(described, where)
+
+
+# ----------------------------------------------------------------------------------------------
 # Typed staging
 
 
-def _timestamp(expression: str, source_type: str) -> str:
+def timestamp_sql(expression: str, source_type: str) -> str:
+    """``expression`` (of DuckDB type ``source_type``) as TIMESTAMPTZ in UTC: native timestamps,
+    ISO text with a zone, BigQuery's JSON text ``2024-03-01 00:00:00[.ffffff] UTC``, and text
+    without a zone (read as UTC, as BigQuery timestamps are)."""
     upper = source_type.upper()
     if upper == "VARCHAR":
         text = f"NULLIF(trim({expression}), '')"
         return (
-            f"CASE WHEN suffix({text}, 'Z') OR regexp_matches({text}, '[+-]\\d\\d(:?\\d\\d)?$') "
+            f"CASE WHEN suffix({text}, 'Z') OR suffix({text}, ' UTC') "
+            f"OR regexp_matches({text}, '[+-]\\d\\d(:?\\d\\d)?$') "
             f"THEN CAST({text} AS TIMESTAMPTZ) ELSE timezone('UTC', CAST({text} AS TIMESTAMP)) END"
         )
     if "TIME ZONE" in upper or upper == "TIMESTAMPTZ":
@@ -360,7 +498,7 @@ def gcp_staging_select(
             return f"CAST(NULL AS {target})"
         expression, source_type = found
         if target == TIMESTAMP:
-            return _timestamp(expression, source_type)
+            return timestamp_sql(expression, source_type)
         if target == TEXT:
             return _text(expression, source_type)
         return _number(expression, source_type, target)
