@@ -305,15 +305,26 @@ def test_deliveries_flow_to_rollups_restatements_propagate_and_late_sources_aler
     )[0][0]
     new_aws_day = restate_focus(env["landing"], day)
     restated = time.monotonic()
-    wait_for(
-        "the restated day rebuilt in mart/daily_cost_by_team",
-        lambda: (
-            newest_materialization(instance, "mart/daily_cost_by_team", day.isoformat()) > before
-            and runs_in_flight(instance) == 0
-        ),
-        600,
-        log,
+    restated_facts_sql = (
+        "SELECT count(*) FROM core.cost_facts WHERE charge_date = ? AND x_Source = 'focus' "
+        "AND x_DeliveryId = '29991231T000000Z-restated'"
     )
+
+    def restated_through_mart() -> bool:
+        # Other runs (the CUR's later assemblies restate the same day) may rebuild the mart before
+        # the restated FOCUS delivery is loaded: wait for the facts to hold it and for a mart
+        # materialization newer than the facts' own, with nothing left in flight.
+        if runs_in_flight(instance):
+            return False
+        mart = newest_materialization(instance, "mart/daily_cost_by_team", day.isoformat())
+        facts = newest_materialization(instance, "core/cost_facts", day.isoformat())
+        return (
+            mart > before
+            and mart > facts
+            and query(env["warehouse"], restated_facts_sql, [day])[0][0] > 0
+        )
+
+    wait_for("the restated day rebuilt in mart/daily_cost_by_team", restated_through_mart, 600, log)
     print(f"restatement -> mart/daily_cost_by_team: {time.monotonic() - restated:.0f} s")
     new = query(
         env["warehouse"],
