@@ -8,6 +8,7 @@ Each provider's own layouts and manifests live in ``defs/sources/<provider>/deli
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
@@ -49,6 +50,55 @@ def data_format(name: str) -> str | None:
     return None
 
 
+class ListedFiles:
+    """The files one manifest lists, checked against the objects present, the same way for every
+    provider: each listed once, Parquet or CSV, present, and not empty. ``where`` names the
+    manifest; ``fix`` says what to do about a missing or cut-short file and what happens until
+    then. With ``skip_empty`` a 0-byte file is a leftover to skip (AWS Data Exports leave them on
+    a refresh) rather than a broken delivery; ``skipped`` lists them."""
+
+    def __init__(
+        self,
+        present: Mapping[str, ObjectLike],
+        where: str,
+        fix: str,
+        *,
+        skip_empty: bool = False,
+    ) -> None:
+        self.present, self.where, self.fix, self.skip_empty = present, where, fix, skip_empty
+        self.files: list[DeliveryFile] = []
+        self.objects: list[ObjectLike] = []
+        self.skipped: list[str] = []
+        self._seen: set[str] = set()
+
+    def add(self, key: str, shown: str) -> DeliveryFile | None:
+        """Resolve landing ``key``, which the manifest lists as ``shown`` (how the error messages
+        name it); the file, or None for a skipped zero-byte leftover."""
+        where = self.where
+        if key in self._seen:
+            raise DeliveryError(f"{where}: {shown} is listed twice; each file counts once")
+        self._seen.add(key)
+        fmt = data_format(key)
+        if fmt is None:
+            raise DeliveryError(
+                f"{where}: {shown} is neither Parquet nor CSV (.parquet, .csv, .csv.gz)"
+            )
+        obj = self.present.get(key)
+        if obj is None:
+            raise DeliveryError(
+                f"{where}: manifest lists {shown} but the file is missing. Fix: {self.fix}"
+            )
+        if obj.size == 0:
+            if self.skip_empty:
+                self.skipped.append(key)
+                return None
+            raise DeliveryError(
+                f"{where}: {shown} is empty (0 bytes); the copy was cut short. Fix: {self.fix}"
+            )
+        file = DeliveryFile(key=key, size=obj.size, format=fmt)
+        self.files.append(file)
+        self.objects.append(obj)
+        return file
 
 
 def parse_timestamp(
@@ -79,8 +129,6 @@ def parse_timestamp(
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-
-
 def month_of(day: date) -> str:
     return f"{day.year:04d}-{day.month:02d}"
 
@@ -91,15 +139,8 @@ def add_months(period: str, months: int) -> str:
     return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
 
-
-
-
-
 def period_of_folder(folder: str) -> str:
     return f"{folder[:4]}-{folder[4:6]}"
-
-
-
 
 
 def month_chunks(days: tuple[date, date]) -> list[tuple[date, date]]:
@@ -111,4 +152,3 @@ def month_chunks(days: tuple[date, date]) -> list[tuple[date, date]]:
         chunks.append((start, end))
         start = end + timedelta(days=1)
     return chunks
-

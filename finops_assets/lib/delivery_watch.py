@@ -337,6 +337,3 @@ def cached(key: tuple, compute: Callable[[], object]):
             _READ_CACHE.clear()
         _READ_CACHE[key] = compute()
     return _READ_CACHE[key]
-
-
-

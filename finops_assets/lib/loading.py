@@ -97,8 +97,6 @@ def probe_file(
     return SourceFile(key=key, path=path, format=fmt, columns=columns)
 
 
-
-
 def diagnose_file_errors(
     con: duckdb.DuckDBPyConnection, files: Sequence[SourceFile], describe: dict[str, str]
 ) -> DeliveryError | None:
@@ -191,8 +189,6 @@ def validate_loaded_rows(
         )
 
 
-
-
 def diagnose_by_file(
     con: duckdb.DuckDBPyConnection, per_file_sql: dict[str, str], describe: dict[str, str]
 ) -> DeliveryError | None:
@@ -206,5 +202,3 @@ def diagnose_by_file(
                 f"{describe.get(key, key)}: {str(error).splitlines()[0]}. Fix: correct the export "
                 "(or re-copy a truncated file) and re-deliver it; nothing was written."
             )
-
-

@@ -165,8 +165,6 @@ def _refetch(storage, storage_id: int) -> dg.EventLogEntry | None:
     return page.get(storage_id)
 
 
-
-
 def _summary(
     alerts: int,
     deliveries: int,

@@ -37,8 +37,6 @@ def unknown_line_items_by_day(warehouse: Warehouse, days) -> dict:
     return {day: {"unknown_line_item_rows": dg.MetadataValue.int(int(n))} for day, n in rows}
 
 
-
-
 AMORTIZED_COSTS_TABLE = "core.amortized_costs"
 ALLOCATED_COSTS_TABLE = "core.allocated_costs"
 
@@ -69,8 +67,6 @@ def per_day_counts(warehouse: Warehouse, table: str, days, conditions: dict[str,
         }
         for row in rows
     }
-
-
 
 
 def allocation_rules_metadata(rules) -> dict:

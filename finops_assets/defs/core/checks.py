@@ -92,4 +92,15 @@ def build(ctx: DefsContext) -> dg.Definitions:
         partitions_def=ctx.partitions,
     )
 
-    return definitions_of(cost_facts_contract, cost_facts_conserved, cost_facts_unique, cost_facts_reconciliations, amortized_costs_contract, amortized_costs_conserved, amortized_costs_spread_exact, amortized_costs_commitments_balance, allocated_costs_contract, allocated_costs_conserved)
+    return definitions_of(
+        cost_facts_contract,
+        cost_facts_conserved,
+        cost_facts_unique,
+        cost_facts_reconciliations,
+        amortized_costs_contract,
+        amortized_costs_conserved,
+        amortized_costs_spread_exact,
+        amortized_costs_commitments_balance,
+        allocated_costs_contract,
+        allocated_costs_conserved,
+    )

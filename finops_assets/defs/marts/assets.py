@@ -56,10 +56,6 @@ def untagged_share_by_day(warehouse: Warehouse, days) -> dict:
     return shares
 
 
-
-
-
-
 def build_commitment_mart(
     name: str,
     table: str,
@@ -178,4 +174,6 @@ def build(ctx: DefsContext) -> dg.Definitions:
         ctx.partitions,
     )
 
-    return definitions_of(daily_cost_by_team, untagged_spend, commitment_utilization, commitment_coverage)
+    return definitions_of(
+        daily_cost_by_team, untagged_spend, commitment_utilization, commitment_coverage
+    )

@@ -75,4 +75,12 @@ def build(ctx: DefsContext) -> dg.Definitions:
         partitions_def=ctx.partitions,
     )
 
-    return definitions_of(daily_cost_by_team_contract, daily_cost_by_team_conserved, untagged_spend_contract, untagged_spend_conserved, commitment_utilization_contract, commitment_coverage_contract, commitment_utilization_conserved)
+    return definitions_of(
+        daily_cost_by_team_contract,
+        daily_cost_by_team_conserved,
+        untagged_spend_contract,
+        untagged_spend_conserved,
+        commitment_utilization_contract,
+        commitment_coverage_contract,
+        commitment_utilization_conserved,
+    )

@@ -7,7 +7,8 @@ from datetime import UTC, date, datetime
 
 import dagster as dg
 
-from finops_assets.contracts.checks import build_contract_check
+from finops_assets.contracts.checks import WAREHOUSE_POOL, build_contract_check
+from finops_assets.defs.context import DefsContext
 from finops_assets.defs.freshness.deadlines import CHECK_NAME
 from finops_assets.lib.accounting import Accounted, summary
 from finops_assets.lib.delivery_watch import Candidate, WatchState, plan
@@ -24,6 +25,21 @@ ASSET_PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
 ASSET_PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
 # A source's pure scan of its landing layout: (landing, rules, now) -> candidates.
 Scan = Callable[[LandingZone, Rules, datetime], list[Candidate]]
+
+
+def raw_asset(ctx: DefsContext, source: str, *, kinds: set[str], description: str):
+    """The decorator of a source's ``raw/<source>`` asset: group ``raw``, the daily partitions,
+    the source's freshness policy, a ranged backfill as one run, the warehouse pool."""
+    return dg.asset(
+        key=["raw", source],
+        freshness_policy=ctx.freshness_policy(source),
+        group_name="raw",
+        kinds=kinds,
+        partitions_def=ctx.partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        pool=WAREHOUSE_POOL,
+        description=description,
+    )
 
 
 def no_deliveries_result(
@@ -256,7 +272,9 @@ def build_restatement_guard_check(
     )
     def _check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         key_range = context.partition_key_range
-        days = days_between((date.fromisoformat(key_range.start), date.fromisoformat(key_range.end)))
+        days = days_between(
+            (date.fromisoformat(key_range.start), date.fromisoformat(key_range.end))
+        )
         wanted = {d.isoformat() for d in days}
         latest: dict[str, dict] = {}
         cursor = None

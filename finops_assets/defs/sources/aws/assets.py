@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import dagster as dg
 
-from finops_assets.contracts.checks import WAREHOUSE_POOL, partition_window
+from finops_assets.contracts.checks import partition_window
 from finops_assets.defs.context import DefsContext, definitions_of
 from finops_assets.defs.sources.aws.cur import (
     cur_basis_totals_sql,
@@ -36,13 +36,13 @@ from finops_assets.defs.sources.aws.load import (
     stage_delivery,
     window_sql,
 )
-from finops_assets.defs.sources.focus.assets import month_chunks
 from finops_assets.defs.sources.shared import (
     no_deliveries_result,
+    raw_asset,
     record_restatement,
     restatement_guard,
 )
-from finops_assets.lib.deliveries import DeliveryError, add_months, month_of
+from finops_assets.lib.deliveries import DeliveryError, add_months, month_chunks, month_of
 from finops_assets.lib.facts import day_totals_sql
 from finops_assets.lib.loading import (
     diagnose_by_file,
@@ -63,14 +63,10 @@ CUR_MEASURE = Measure(
 
 
 def build(ctx: DefsContext) -> dg.Definitions:
-    @dg.asset(
-        key=["raw", "aws_cur"],
-        freshness_policy=ctx.freshness_policy("aws_cur"),
-        group_name="raw",
+    @raw_asset(
+        ctx,
+        "aws_cur",
         kinds={"duckdb", "aws"},
-        partitions_def=ctx.partitions,
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        pool=WAREHOUSE_POOL,
         description=(
             "AWS Cost and Usage Report line items for each charge day (legacy CUR and CUR 2.0 Data "
             "Exports), from the files the month's manifest currently points at (AWS rebuilds the "

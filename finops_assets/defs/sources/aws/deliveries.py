@@ -20,6 +20,7 @@ from finops_assets.lib.accounting import Accounted, account
 from finops_assets.lib.deliveries import (
     DeliveryError,
     DeliveryFile,
+    ListedFiles,
     ObjectLike,
     data_format,
     load_manifest_json,
@@ -146,9 +147,12 @@ def parse_cur_manifest(
     athena = all(isinstance(k, str) and _ATHENA_KEY.search(k) for k in keys)
     if not athena and not valid_assembly:
         raise DeliveryError(f"{where}: CUR manifest has no valid assemblyId")
-    files: list[DeliveryFile] = []
-    objects: list[ObjectLike] = []
-    seen: set[str] = set()
+    listed = ListedFiles(
+        present,
+        where,
+        "wait for AWS to finish the delivery (or re-copy the file from the CUR bucket); until "
+        "then the month keeps its previous data.",
+    )
     for key in keys:
         if not isinstance(key, str):
             raise DeliveryError(f"{where}: reportKey {key!r} is not a string")
@@ -172,26 +176,8 @@ def parse_cur_manifest(
                     f"the Athena integration, at {report}/{report}/year=YYYY/month=M/)"
                 )
             landing_key = f"aws-cur/{period_folder}/{remainder}"
-        if landing_key in seen:
-            raise DeliveryError(f"{where}: reportKey {key!r} is listed twice")
-        seen.add(landing_key)
-        fmt = data_format(landing_key)
-        if fmt is None:
-            raise DeliveryError(f"{where}: reportKey {key!r} is neither CSV (.csv.gz) nor Parquet")
-        obj = present.get(landing_key)
-        if obj is None:
-            raise DeliveryError(
-                f"{where}: manifest lists {landing_key} but the file is missing. Fix: wait for AWS "
-                "to finish the delivery (or copy the file); until then the month keeps its "
-                "previous data."
-            )
-        if obj.size == 0:
-            raise DeliveryError(
-                f"{where}: {landing_key} is empty (0 bytes); the upload was cut short. Fix: "
-                "re-copy the file from the CUR bucket."
-            )
-        files.append(DeliveryFile(key=landing_key, size=obj.size, format=fmt))
-        objects.append(obj)
+        listed.add(landing_key, landing_key)
+    files, objects = listed.files, listed.objects
     if athena:
         return CurDelivery(
             report=report,
@@ -413,9 +399,13 @@ def parse_data_export_manifest(
             f"BILLING_PERIOD={period}; move the manifest or fix it"
         )
     marker = f"/{export}/data/"
-    files: list[DeliveryFile] = []
-    skipped: list[str] = []
-    seen: set[str] = set()
+    listed = ListedFiles(
+        present,
+        where,
+        "wait for AWS to finish the refresh (or copy the file); until then the month keeps its "
+        "previous data.",
+        skip_empty=True,
+    )
     for entry in data["dataFiles"]:
         if not isinstance(entry, str) or not entry:
             raise DeliveryError(f"{where}: dataFiles entry {entry!r} is not a file path")
@@ -442,25 +432,8 @@ def parse_data_export_manifest(
             for casing in ("BILLING_PERIOD", "billing_period")
         ]
         landing_key = next((k for k in candidates if k in present), candidates[0])
-        if landing_key in seen:
-            raise DeliveryError(f"{where}: dataFiles entry {entry!r} is listed twice")
-        seen.add(landing_key)
-        fmt = data_format(landing_key)
-        if fmt is None:
-            raise DeliveryError(
-                f"{where}: dataFiles entry {entry!r} is neither Parquet nor CSV (.csv.gz)"
-            )
-        obj = present.get(landing_key)
-        if obj is None:
-            raise DeliveryError(
-                f"{where}: manifest lists {landing_key} but the file is missing. Fix: wait for AWS "
-                "to finish the refresh (or copy the file); until then the month keeps its "
-                "previous data."
-            )
-        if obj.size == 0:
-            skipped.append(landing_key)
-            continue
-        files.append(DeliveryFile(key=landing_key, size=obj.size, format=fmt))
+        listed.add(landing_key, landing_key)
+    files, skipped = listed.files, listed.skipped
     if not files:
         raise DeliveryError(
             f"{where}: the manifest lists no non-empty data file"

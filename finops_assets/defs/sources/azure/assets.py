@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from finops_assets.contracts.checks import WAREHOUSE_POOL, partition_window
+from finops_assets.contracts.checks import partition_window
 from finops_assets.defs.context import DefsContext, definitions_of
 from finops_assets.defs.sources.azure.cost_details import (
     azure_basis_totals_sql,
@@ -19,13 +19,13 @@ from finops_assets.defs.sources.azure.deliveries import (
     superseded_by,
 )
 from finops_assets.defs.sources.azure.load import AZURE_ROW_CHECKS, staging_sql
-from finops_assets.defs.sources.focus.assets import month_chunks
 from finops_assets.defs.sources.shared import (
     no_deliveries_result,
+    raw_asset,
     record_restatement,
     restatement_guard,
 )
-from finops_assets.lib.deliveries import DeliveryError, month_of
+from finops_assets.lib.deliveries import DeliveryError, month_chunks, month_of
 from finops_assets.lib.delivery_watch import month_days
 from finops_assets.lib.facts import day_totals_sql
 from finops_assets.lib.loading import (
@@ -47,14 +47,10 @@ AZURE_MEASURE = Measure(
 
 
 def build(ctx: DefsContext) -> dg.Definitions:
-    @dg.asset(
-        key=["raw", "azure_cost"],
-        freshness_policy=ctx.freshness_policy("azure_cost"),
-        group_name="raw",
+    @raw_asset(
+        ctx,
+        "azure_cost",
         kinds={"duckdb", "azure"},
-        partitions_def=ctx.partitions,
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        pool=WAREHOUSE_POOL,
         description=(
             "Azure Cost Management export rows for each charge day, from the newest run of each "
             "export and month (a newer run restates the whole month; classic exports without a "

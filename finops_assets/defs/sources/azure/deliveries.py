@@ -41,6 +41,7 @@ from finops_assets.lib.accounting import Accounted
 from finops_assets.lib.deliveries import (
     DeliveryError,
     DeliveryFile,
+    ListedFiles,
     ObjectLike,
     data_format,
     load_manifest_json,
@@ -174,32 +175,16 @@ def parse_azure_manifest(
     blobs = data.get("blobs")
     if not isinstance(blobs, list) or not blobs:
         raise DeliveryError(f"{where}: manifest lists no blobs")
-    files: list[DeliveryFile] = []
-    seen: set[str] = set()
+    listed = ListedFiles(
+        present,
+        where,
+        "copy the blob again from the export's storage container (or re-run the export); "
+        "until then the month keeps its previous data.",
+    )
     for blob in blobs:
         name = blob.get("blobName") if isinstance(blob, dict) else blob
-        key = _blob_key(name, run_folder, where)
-        if key in seen:
-            raise DeliveryError(f"{where}: blob {name!r} is listed twice; each file counts once")
-        seen.add(key)
-        fmt = data_format(key)
-        if fmt is None:
-            raise DeliveryError(
-                f"{where}: blob {name!r} is neither CSV (.csv, .csv.gz) nor Parquet (.parquet)"
-            )
-        obj = present.get(key)
-        if obj is None:
-            raise DeliveryError(
-                f"{where}: manifest lists blob {name!r} but the file is missing. Fix: copy the "
-                "blob from the export's storage container (or re-run the export); until then "
-                "the month keeps its previous data."
-            )
-        if obj.size == 0:
-            raise DeliveryError(
-                f"{where}: blob {name!r} is empty (0 bytes); the copy was cut short. Fix: copy "
-                "it again from the export's storage container."
-            )
-        files.append(DeliveryFile(key=key, size=obj.size, format=fmt))
+        listed.add(_blob_key(name, run_folder, where), f"blob {name!r}")
+    files = listed.files
     declared = data.get("dataRowCount")
     return AzureRun(
         scope=match["scope"],

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 import dagster as dg
 import duckdb
 
-from finops_assets.contracts.checks import WAREHOUSE_POOL, partition_window
+from finops_assets.contracts.checks import partition_window
 from finops_assets.defs.context import DefsContext, definitions_of
 from finops_assets.defs.sources.aws.deliveries import discover_data_exports
 from finops_assets.defs.sources.focus.deliveries import (
@@ -23,6 +23,7 @@ from finops_assets.defs.sources.focus.load import (
 )
 from finops_assets.defs.sources.shared import (
     no_deliveries_result,
+    raw_asset,
     record_restatement,
     restatement_guard,
 )
@@ -70,14 +71,10 @@ def report_empty_focus_columns(
 
 
 def build(ctx: DefsContext) -> dg.Definitions:
-    @dg.asset(
-        key=["raw", "focus"],
-        freshness_policy=ctx.freshness_policy("focus"),
-        group_name="raw",
+    @raw_asset(
+        ctx,
+        "focus",
         kinds={"duckdb", "parquet", "csv"},
-        partitions_def=ctx.partitions,
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        pool=WAREHOUSE_POOL,
         description=(
             "FOCUS export rows for each charge day, from the newest complete delivery of every "
             "provider dataset (any folder layout), typed, with the delivery and file each row "

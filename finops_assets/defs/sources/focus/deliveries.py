@@ -71,6 +71,7 @@ from finops_assets.lib.accounting import Accounted
 from finops_assets.lib.deliveries import (
     DeliveryError,
     DeliveryFile,
+    ListedFiles,
     ObjectLike,
     add_months,
     data_format,
@@ -249,8 +250,11 @@ def parse_focus_manifest(
             f"billing_period={folder.billing_period}; move the delivery or fix the manifest"
         )
     present = {o.key: o for o in folder.objects}
-    files: list[DeliveryFile] = []
-    seen: set[str] = set()
+    listed = ListedFiles(
+        present,
+        where,
+        "re-deliver the file, or remove this delivery's manifest so the previous delivery is used.",
+    )
     for name in manifest["files"]:
         if not isinstance(name, str) or not name or name.startswith("/") or "\\" in name:
             raise DeliveryError(f"{where}: file entry {name!r} must be a relative file name")
@@ -260,27 +264,8 @@ def parse_focus_manifest(
                 f"{where}: file entry {name!r} escapes the delivery folder; a manifest may only "
                 "list files inside its own folder"
             )
-        key = f"{folder.prefix}/{name}"
-        if key in seen:
-            raise DeliveryError(f"{where}: file {name!r} is listed twice; each file counts once")
-        seen.add(key)
-        fmt = data_format(name)
-        if fmt is None:
-            raise DeliveryError(
-                f"{where}: file {name!r} is neither Parquet nor CSV (.parquet, .csv, .csv.gz)"
-            )
-        obj = present.get(key)
-        if obj is None:
-            raise DeliveryError(
-                f"{where}: manifest lists {name!r} but the file is missing. Fix: re-deliver the "
-                "file, or remove this delivery's manifest so the previous delivery is used."
-            )
-        if obj.size == 0:
-            raise DeliveryError(
-                f"{where}: {name!r} is empty (0 bytes); the upload was cut short. Fix: re-deliver "
-                "the file, or remove this delivery's manifest so the previous delivery is used."
-            )
-        files.append(DeliveryFile(key=key, size=obj.size, format=fmt))
+        listed.add(f"{folder.prefix}/{name}", repr(name))
+    files = listed.files
     return FocusDelivery(
         provider=folder.provider,
         dataset=folder.dataset,

@@ -10,7 +10,7 @@ import duckdb
 import pyarrow as pa
 from dagster_gcp import BigQueryResource
 
-from finops_assets.contracts.checks import WAREHOUSE_POOL, partition_window
+from finops_assets.contracts.checks import partition_window
 from finops_assets.defs.context import DefsContext, definitions_of
 from finops_assets.defs.sources.gcp.billing_export import (
     GcpFormatError,
@@ -32,6 +32,7 @@ from finops_assets.defs.sources.gcp.deliveries import (
 )
 from finops_assets.defs.sources.shared import (
     no_deliveries_result,
+    raw_asset,
     record_restatement,
     restatement_guard,
 )
@@ -288,14 +289,10 @@ def watermarks_by_day(warehouse: Warehouse, days) -> dict[date, dict[str, dg.Met
 
 
 def build(ctx: DefsContext) -> dg.Definitions:
-    @dg.asset(
-        key=["raw", "gcp_billing"],
-        freshness_policy=ctx.freshness_policy("gcp_billing"),
-        group_name="raw",
+    @raw_asset(
+        ctx,
+        "gcp_billing",
         kinds={"duckdb", "gcp"},
-        partitions_def=ctx.partitions,
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        pool=WAREHOUSE_POOL,
         description=(
             "Google Cloud billing export rows for each usage day, typed, with credits, labels and "
             "tags kept; each export batch counted once however often the day was dumped, and the "
