@@ -46,7 +46,11 @@ def test_no_private_dagster_imports_and_dagster_only_in_the_dagster_side():
                 if name.split(".")[0] == "dagster" and "sources" in path.parts:
                     pure_in_source_folders.append(path.relative_to(PACKAGE).as_posix())
     assert sorted(set(pure_in_source_folders)) == sorted(
-        [f"defs/sources/{s.provider}/{m}.py" for s in SOURCES for m in ("assets", "checks", "sensors")]
+        [
+            f"defs/sources/{s.provider}/{m}.py"
+            for s in SOURCES
+            for m in ("assets", "checks", "sensors")
+        ]
         + ["defs/sources/shared.py"]
     )
 

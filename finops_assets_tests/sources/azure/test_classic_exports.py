@@ -227,14 +227,14 @@ def test_header_only_run_is_the_newest_delivery_with_zero_rows(tmp_path):
     (scope_month,) = azure_scope_months([newest], "2024-03")
     key = newest.files[0].key
     with duckdb.connect() as con:
-        selects, counted = staging_sql(
+        selects, counted, outside = staging_sql(
             con,
             scope_month,
             {key: str(tmp_path / key)},
             {key: landing.url(key)},
             (date(2024, 3, 1), date(2024, 3, 31)),
         )
-        assert counted == {key: 0}
+        assert (counted, outside) == ({key: 0}, [])
         assert con.execute(f"SELECT count(*) FROM ({selects[key]})").fetchone() == (0,)
     # The sensor sees it as the newest complete delivery of the month.
     (candidate,) = [

@@ -5,7 +5,6 @@ files the month's export manifest lists."""
 import functools
 from collections import defaultdict
 from datetime import timedelta
-from decimal import Decimal
 
 import dagster as dg
 
@@ -25,14 +24,11 @@ from finops_assets.defs.sources.aws.deliveries import (
 )
 from finops_assets.defs.sources.aws.load import (
     CUR_ROW_CHECKS,
-    MonthRows,
-    OutsideRows,
     StagedFile,
     check_delivery_rows,
     diagnose_type_errors,
     file_rows,
     lineage,
-    outside_period_error,
     stage_delivery,
     window_sql,
 )
@@ -47,6 +43,12 @@ from finops_assets.lib.facts import day_totals_sql
 from finops_assets.lib.loading import (
     diagnose_by_file,
     validate_loaded_rows,
+)
+from finops_assets.lib.period_rows import (
+    MonthRows,
+    OutsideRows,
+    money_by_currency,
+    outside_period_error,
 )
 from finops_assets.lib.restatement import Incoming, Measure
 from finops_assets.metadata import add_daily_money_metadata
@@ -219,7 +221,7 @@ def build(ctx: DefsContext) -> dg.Definitions:
                 "rows_outside_period_unblended": dg.MetadataValue.text(
                     "; ".join(
                         f"{currency} {amount:.2f}"
-                        for currency, amount in sorted(_money_by_currency(outside).items())
+                        for currency, amount in sorted(money_by_currency(outside.values()).items())
                     )
                 ),
             }
@@ -234,11 +236,3 @@ def _explain_failed_write(con, error, *, files, per_file, describe) -> DeliveryE
     if isinstance(error, DeliveryError):
         return None
     return diagnose_type_errors(con, files, describe) or diagnose_by_file(con, per_file, describe)
-
-
-def _money_by_currency(outside: dict[str, OutsideRows]) -> dict[str, Decimal]:
-    totals: dict[str, Decimal] = defaultdict(Decimal)
-    for found in outside.values():
-        for currency, amount in found.unblended.items():
-            totals[currency] += amount
-    return totals

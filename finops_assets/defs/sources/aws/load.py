@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import gzip
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
 
 import duckdb
 
@@ -36,6 +35,7 @@ from finops_assets.lib.loading import (
     sql_list,
     sql_literal,
 )
+from finops_assets.lib.period_rows import MonthRows, OutsideRows, outside_rows, placed
 from finops_assets.lib.warehouse import quote_identifier as q
 
 # Rows a CUR must never carry (checked inside the write transaction, per file).
@@ -48,11 +48,6 @@ CUR_ROW_CHECKS = (
         "line_item_currency_code",
         "is not an ISO 4217 currency code",
     ),
-)
-ROWS_OUTSIDE_PERIOD_FIX = (
-    "Fix: set deliveries.rows_outside_period to load (rows dated up to correction_months after "
-    "their period land in their own days) or drop (left out, counted in the run's metadata) in "
-    "the rules YAML (FINOPS_CONFIG), or re-deliver the report; nothing was written."
 )
 
 
@@ -223,18 +218,6 @@ def diagnose_type_errors(
 
 
 # --- rows and the billing period ---------------------------------------------------------------
-@dataclass(frozen=True)
-class MonthRows:
-    """A file's rows of one usage month and currency."""
-
-    month: str | None  # YYYY-MM of the usage start (UTC); None when the row has none
-    currency: str | None
-    rows: int
-    unblended: Decimal
-    first: date | None
-    last: date | None
-
-
 def file_rows(con: duckdb.DuckDBPyConnection, file: StagedFile, where: str) -> list[MonthRows]:
     """Every row of the file counted per usage month and currency (one typed read: a value the
     casts reject fails here, named, before anything is written)."""
@@ -248,26 +231,6 @@ def file_rows(con: duckdb.DuckDBPyConnection, file: StagedFile, where: str) -> l
     except duckdb.Error as error:
         raise type_error(con, file, where, error) from None
     return [MonthRows(*row) for row in rows]
-
-
-def _months_after(period: str, month: str) -> int:
-    return (int(month[:4]) * 12 + int(month[5:7])) - (int(period[:4]) * 12 + int(period[5:7]))
-
-
-@dataclass
-class OutsideRows:
-    """A file's rows that no load places in a day: dated outside the billing period and not
-    within the corrections window."""
-
-    key: str
-    period: str
-    rows: int = 0
-    unblended: dict[str, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
-    first: date | None = None
-    last: date | None = None
-
-    def money(self) -> str:
-        return "; ".join(f"{c} {v:.2f}" for c, v in sorted(self.unblended.items()))
 
 
 def check_delivery_rows(
@@ -290,16 +253,10 @@ def check_delivery_rows(
     every = [r for rows in rows_by_file.values() for r in rows]
     total = sum(r.rows for r in every)
 
-    def placed(month: str | None) -> bool:
-        """Whether a load reads this delivery for the month (its own, or as corrections)."""
-        if month is None:
-            return False
-        offset = _months_after(period, month)
-        return (-correction_months <= offset <= 0) or (
-            mode == "load" and 0 < offset <= correction_months
-        )
+    def is_placed(month: str | None) -> bool:
+        return placed(period, month, mode, correction_months)
 
-    placeable = sum(r.rows for r in every if placed(r.month))
+    placeable = sum(r.rows for r in every if is_placed(r.month))
     undated = {k: sum(r.rows for r in rows if r.month is None) for k, rows in rows_by_file.items()}
     start = delivered_spelling("line_item_usage_start_date", flavour)
     window = (
@@ -340,42 +297,4 @@ def check_delivery_rows(
                 "empty), so no day can hold their cost. Fix: correct the export and re-deliver "
                 "it; nothing was written."
             )
-    outside = []
-    for key, rows in rows_by_file.items():
-        found = OutsideRows(key, period)
-        for r in rows:
-            if placed(r.month):
-                continue
-            found.rows += r.rows
-            found.unblended[r.currency or "(no currency)"] += Decimal(r.unblended)
-            found.first = min(d for d in (found.first, r.first) if d is not None)
-            found.last = max(d for d in (found.last, r.last) if d is not None)
-        if found.rows:
-            outside.append(found)
-    return outside
-
-
-def outside_period_error(
-    outside: list[OutsideRows], describe: dict[str, str], mode: str, correction_months: int
-) -> DeliveryError:
-    files = "; ".join(
-        f"{describe.get(o.key, o.key)}: {o.rows} row(s) of billing period {o.period} dated "
-        f"{o.first}..{o.last}, Σ unblended {o.money()}"
-        for o in outside
-    )
-    window = (
-        f"within correction_months = {correction_months} month(s) before or after their period"
-        if mode == "load"
-        else f"in the correction_months = {correction_months} month(s) before their period"
-    )
-    fix = (
-        "Fix: raise correction_months, or set deliveries.rows_outside_period to drop in the "
-        "rules YAML (FINOPS_CONFIG); nothing was written."
-        if mode == "load"
-        else ROWS_OUTSIDE_PERIOD_FIX
-    )
-    return DeliveryError(
-        f"Rows dated outside their report's billing period (rules.deliveries."
-        f"rows_outside_period = {mode}): {files}. Only rows dated {window} are loaded into "
-        f"their own days; these would be lost. {fix}"
-    )
+    return outside_rows(rows_by_file, period, mode, correction_months)

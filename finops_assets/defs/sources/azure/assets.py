@@ -18,7 +18,7 @@ from finops_assets.defs.sources.azure.deliveries import (
     newest_azure_runs,
     superseded_by,
 )
-from finops_assets.defs.sources.azure.load import AZURE_ROW_CHECKS, staging_sql
+from finops_assets.defs.sources.azure.load import AZURE_BILLED_SQL, AZURE_ROW_CHECKS, staging_sql
 from finops_assets.defs.sources.shared import (
     no_deliveries_result,
     raw_asset,
@@ -32,6 +32,11 @@ from finops_assets.lib.loading import (
     diagnose_by_file,
     validate_loaded_rows,
 )
+from finops_assets.lib.period_rows import (
+    OutsideRows,
+    money_by_currency,
+    outside_period_error,
+)
 from finops_assets.lib.restatement import Incoming, Measure
 from finops_assets.metadata import add_daily_money_metadata, days_between
 from finops_assets.resources.landing import LandingZone
@@ -41,7 +46,7 @@ from finops_assets.resources.warehouse import Warehouse
 RAW_AZURE_COST_TABLE = "raw.azure_cost"
 # What the restatement guard compares, per export: the export's own cost in billing currency.
 AZURE_MEASURE = Measure(
-    billed="CASE WHEN x_ExportType = 'FocusCost' THEN BilledCost ELSE CostInBillingCurrency END",
+    billed=AZURE_BILLED_SQL,
     currency="BillingCurrency",
 )
 
@@ -78,6 +83,8 @@ def build(ctx: DefsContext) -> dg.Definitions:
         used: list[str] = []
         bases: list[str] = []
         row_counts: dict[str, int] = {}
+        outside_mode = rules.load().deliveries.rows_outside_period
+        dropped: dict[str, OutsideRows] = {}
         for chunk in month_chunks(days):
             month = month_of(chunk[0])
             for broken in found.broken:
@@ -127,7 +134,34 @@ def build(ctx: DefsContext) -> dg.Definitions:
                                 else "commitment purchases are missing from BilledCost."
                             )
                         )
-                    selects, counted = staging_sql(con, scope_month, paths, describe, chunk)
+                    selects, counted, outside = staging_sql(
+                        con, scope_month, paths, describe, chunk
+                    )
+                    if outside and outside_mode != "drop":
+                        raise outside_period_error(
+                            outside,
+                            describe,
+                            "fail",
+                            0,
+                            measure="cost",
+                            what="export run",
+                            window="in their run's own month",
+                            fix=(
+                                "Fix: export one calendar month per run (a run is loaded for the "
+                                "month its runInfo.startDate or date folder names), or set "
+                                "deliveries.rows_outside_period to drop in the rules YAML "
+                                "(FINOPS_CONFIG); nothing was written."
+                            ),
+                        )
+                    for found in outside:
+                        if found.key not in dropped:
+                            dropped[found.key] = found
+                            context.log.warning(
+                                f"{describe[found.key]}: dropped {found.rows} row(s) of the "
+                                f"{found.period} run dated {found.first}..{found.last} (outside "
+                                f"its month), Σ cost {found.money()} "
+                                "(rules.deliveries.rows_outside_period = drop)"
+                            )
                     per_file.update(selects)
                     for run in scope_month.runs:
                         rows = sum(counted[f.key] for f in run.files)
@@ -173,6 +207,13 @@ def build(ctx: DefsContext) -> dg.Definitions:
                     sum(1 for b in bases if b.endswith(("actual_only", "amortized_only")))
                 ),
                 "rows_counted_by_run": dg.MetadataValue.json(row_counts),
+                "rows_outside_period": dg.MetadataValue.int(sum(o.rows for o in dropped.values())),
+                "rows_outside_period_cost": dg.MetadataValue.text(
+                    "; ".join(
+                        f"{currency} {amount:.2f}"
+                        for currency, amount in sorted(money_by_currency(dropped.values()).items())
+                    )
+                ),
             }
         )
 

@@ -23,6 +23,7 @@ from finops_assets.lib.loading import (
     sql_list,
     sql_literal,
 )
+from finops_assets.lib.period_rows import MonthRows, OutsideRows, outside_rows
 
 # Rows an export must never carry (checked inside the write transaction, per file).
 AZURE_ROW_CHECKS = (
@@ -50,16 +51,25 @@ AZURE_ROW_CHECKS = (
 )
 
 
+# An export row's own cost in billing currency (FocusCost exports: BilledCost).
+AZURE_BILLED_SQL = (
+    "CASE WHEN x_ExportType = 'FocusCost' THEN BilledCost ELSE CostInBillingCurrency END"
+)
+
+
 def staging_sql(
     con: duckdb.DuckDBPyConnection,
     scope_month: AzureScopeMonth,
     paths: dict[str, str],
     describe: dict[str, str],
     days: tuple[date, date],
-) -> tuple[dict[str, str], dict[str, int]]:
-    """One staging SELECT per file of the scope's runs, limited to ``days``, and each file's row
-    count (counted here: the manifest's dataRowCount is never trusted)."""
+) -> tuple[dict[str, str], dict[str, int], list[OutsideRows]]:
+    """One staging SELECT per file of the scope's runs, limited to ``days``, each file's row
+    count (counted here: the manifest's dataRowCount is never trusted), and per file the rows
+    dated outside its run's month (a month's load reads only that month's runs, so no load would
+    place them in a day)."""
     per_file, counted = {}, {}
+    outside: list[OutsideRows] = []
     for run in scope_month.runs:
         for file in run.files:
             where = describe[file.key]
@@ -69,16 +79,37 @@ def staging_sql(
             except AzureFormatError as error:
                 raise DeliveryError(f"{where}: {error}") from None
             reader = reader_sql(file.format, [paths[file.key]])
-            counted[file.key] = con.execute(f"SELECT count(*) FROM {reader}").fetchone()[0]
             source = (
                 f"(SELECT *, {sql_literal(run.run_id)} AS x_DeliveryId, "
                 f"{sql_literal(file.key)} AS x_SourceFile FROM {reader})"
             )
-            per_file[file.key] = f"""
+            staged = f"""
                 SELECT *, {sql_literal(run.dataset)} AS x_Dataset,
                        {sql_literal(run.billing_period)} AS x_BillingPeriod
                 FROM ({azure_staging_select(source, layout, run.export_type, scope_month.cost_basis)})
+            """
+            counted[file.key], months = _file_months(con, staged, reader)
+            outside += outside_rows({file.key: months}, run.billing_period, "fail", 0)
+            per_file[file.key] = f"""
+                SELECT * FROM ({staged})
                 WHERE charge_date BETWEEN DATE '{days[0].isoformat()}'
                                       AND DATE '{days[1].isoformat()}'
             """
-    return per_file, counted
+    return per_file, counted, outside
+
+
+def _file_months(
+    con: duckdb.DuckDBPyConnection, staged: str, reader: str
+) -> tuple[int, list[MonthRows]]:
+    """A file's row count and its rows per charge month and currency (the export's own cost).
+    A value the typed read rejects is left to the write, which names it (only the count then)."""
+    try:
+        rows = con.execute(
+            f"""SELECT strftime(charge_date, '%Y-%m'), BillingCurrency, count(*),
+                       coalesce(sum({AZURE_BILLED_SQL}), 0), min(charge_date), max(charge_date)
+                FROM ({staged}) GROUP BY ALL ORDER BY ALL"""
+        ).fetchall()
+    except duckdb.Error:
+        return con.execute(f"SELECT count(*) FROM {reader}").fetchone()[0], []
+    months = [MonthRows(*row) for row in rows]
+    return sum(m.rows for m in months), months

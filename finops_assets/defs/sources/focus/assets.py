@@ -17,6 +17,7 @@ from finops_assets.defs.sources.focus.deliveries import (
     select_month_deliveries,
 )
 from finops_assets.defs.sources.focus.load import (
+    outside_period_rows,
     refuse_incomplete_days,
     refuse_recency_incomplete_days,
     typed_select,
@@ -34,6 +35,11 @@ from finops_assets.lib.loading import (
     diagnose_file_errors,
     probe_file,
     validate_loaded_rows,
+)
+from finops_assets.lib.period_rows import (
+    OutsideRows,
+    money_by_currency,
+    outside_period_error,
 )
 from finops_assets.lib.restatement import FOCUS_MEASURE, Incoming
 from finops_assets.metadata import add_daily_money_metadata
@@ -89,6 +95,7 @@ def build(ctx: DefsContext) -> dg.Definitions:
     ) -> dg.MaterializeResult:
         days = partition_window(context)
         correction_months = rules.load().correction_months
+        outside_mode = rules.load().deliveries.rows_outside_period
         guard = restatement_guard(context, FOCUS_MEASURE, rules.load())
         surveyed = discover_deliveries(landing, rules.load(), datetime.now(UTC))
         complete, broken = list(surveyed.complete), surveyed.broken
@@ -107,13 +114,19 @@ def build(ctx: DefsContext) -> dg.Definitions:
         empty_days: list[str] = []
         unloaded: list[str] = []  # deliveries whose files carry days the load did not store
         files_loaded = 0
+        outside: dict[str, OutsideRows] = {}  # per file, counted once a run
+        checked: set[tuple[tuple[str, str], str]] = set()
         for chunk in month_chunks(days):
             periods = {add_months(month_of(chunk[0]), k) for k in range(correction_months + 1)}
             for period, error in broken_exports:
                 if period in periods:
                     raise error
             deliveries = select_month_deliveries(
-                month_of(chunk[0]), complete, broken, correction_months
+                month_of(chunk[0]),
+                complete,
+                broken,
+                correction_months,
+                earlier=correction_months if outside_mode == "load" else 0,
             )
             if not deliveries:
                 waiting = "; ".join(f"{w.where}: {w.reason}" for w in surveyed.waiting[:3])
@@ -136,16 +149,46 @@ def build(ctx: DefsContext) -> dg.Definitions:
             with landing.local_files(keys) as paths, warehouse.get_connection() as con:
                 describe = {key: landing.url(key) for key in keys}
                 selects, sources, delivered = [], [], []
-                for d in deliveries:
+                month_outside: list[OutsideRows] = []
+                for d, claimed_days in claimed:
                     by_format: dict[str, list[SourceFile]] = defaultdict(list)
                     for f in d.files:
                         by_format[f.format].append(
                             probe_file(con, f.key, paths[f.key], f.format, describe[f.key])
                         )
+                    whole = []
                     for files in by_format.values():
                         selects.append(typed_select(files, d, chunk))
-                        delivered.append(typed_select(files, d, (date.min, date.max)))
+                        whole.append(typed_select(files, d, (date.min, date.max)))
                         sources.extend(files)
+                    delivered += whole
+                    if (d.stream, d.delivery_id) not in checked:
+                        checked.add((d.stream, d.delivery_id))
+                        month_outside += outside_period_rows(
+                            con,
+                            d,
+                            "\n UNION ALL BY NAME \n".join(whole),
+                            claimed_days,
+                            outside_mode,
+                            correction_months,
+                        )
+                if month_outside and outside_mode != "drop":
+                    raise outside_period_error(
+                        month_outside,
+                        describe,
+                        outside_mode,
+                        correction_months,
+                        measure="BilledCost",
+                        what="export",
+                    )
+                for found in month_outside:
+                    outside[found.key] = found
+                    context.log.warning(
+                        f"{describe[found.key]}: dropped {found.rows} row(s) of billing period "
+                        f"{found.period} dated {found.first}..{found.last} (outside the period), "
+                        f"Σ BilledCost {found.money()} (rules.deliveries.rows_outside_period = "
+                        "drop)"
+                    )
                 select_sql = "\n UNION ALL BY NAME \n".join(selects)
 
                 def describe_error(
@@ -230,6 +273,13 @@ def build(ctx: DefsContext) -> dg.Definitions:
                 "files": dg.MetadataValue.int(files_loaded),
                 "empty_days": dg.MetadataValue.int(len(empty_days)),
                 "deliveries_with_unloaded_days": dg.MetadataValue.int(len(unloaded)),
+                "rows_outside_period": dg.MetadataValue.int(sum(o.rows for o in outside.values())),
+                "rows_outside_period_billed": dg.MetadataValue.text(
+                    "; ".join(
+                        f"{currency} {amount:.2f}"
+                        for currency, amount in sorted(money_by_currency(outside.values()).items())
+                    )
+                ),
                 "unloaded_claimed_days": dg.MetadataValue.md("\n\n".join(unloaded) or "(none)"),
             }
         )

@@ -292,11 +292,13 @@ def newest_per_period(deliveries: Iterable[FocusDelivery]) -> list[FocusDelivery
 
 
 def deliveries_for_month(
-    newest: Sequence[FocusDelivery], month: str, correction_months: int
+    newest: Sequence[FocusDelivery], month: str, correction_months: int, earlier: int = 0
 ) -> list[FocusDelivery]:
     """Deliveries whose rows may fall in ``month``: its own billing period and the following
-    ``correction_months`` (late charges and corrections are billed in later periods)."""
-    periods = {add_months(month, k) for k in range(correction_months + 1)}
+    ``correction_months`` (late charges and corrections are billed in later periods), and the
+    ``earlier`` periods before it (``rows_outside_period = load``: rows dated after their
+    period)."""
+    periods = {add_months(month, k) for k in range(-earlier, correction_months + 1)}
     return [d for d in newest if d.billing_period in periods]
 
 
@@ -875,15 +877,17 @@ def select_month_deliveries(
     complete: list[FocusDelivery],
     broken: list[BrokenDelivery],
     correction_months: int,
+    earlier: int = 0,
 ) -> list[FocusDelivery]:
-    """The newest complete delivery per stream and billing period that may hold ``month``'s rows.
+    """The newest complete delivery per stream and billing period that may hold ``month``'s rows
+    (``earlier``: also the deliveries of that many periods before, see ``deliveries_for_month``).
 
     A broken manifest delivery newer than the one we would use fails the load instead of being
     skipped: loading the older data would silently undo the provider's restatement. A broken
     manifest-less file fails the load of every month it may hold (its folder's month and the
     months it corrects, or every month when its folder names none).
     """
-    chosen = deliveries_for_month(newest_per_period(complete), month, correction_months)
+    chosen = deliveries_for_month(newest_per_period(complete), month, correction_months, earlier)
     periods = {add_months(month, k) for k in range(correction_months + 1)}
     for item in broken:
         if not item.from_manifest:

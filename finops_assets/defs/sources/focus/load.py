@@ -4,6 +4,7 @@ delivery and the refusal of days a producer marks incomplete (status column or R
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date
 
@@ -32,6 +33,7 @@ from finops_assets.lib.loading import (
     reader_sql,
     sql_literal,
 )
+from finops_assets.lib.period_rows import MonthRows, OutsideRows, outside_rows, placed
 from finops_assets.lib.warehouse import quote_identifier as q
 
 
@@ -106,6 +108,30 @@ def typed_select(
         ) WHERE charge_date BETWEEN DATE '{days[0].isoformat()}' AND DATE '{days[1].isoformat()}'
         {billing_filter}
     """
+
+
+def outside_period_rows(
+    con: duckdb.DuckDBPyConnection,
+    delivery: FocusDelivery,
+    delivered_sql: str,
+    claimed_days: Sequence[date],
+    mode: str,
+    correction_months: int,
+) -> list[OutsideRows]:
+    """Per file, the rows of ``delivery`` (all of them: ``delivered_sql``) dated where no load
+    places them (``lib/period_rows.py``), with Σ BilledCost per currency. The files are read
+    again only when the charge days the delivery claims say such rows exist."""
+    period = delivery.billing_period
+    if all(placed(period, f"{d:%Y-%m}", mode, correction_months) for d in claimed_days):
+        return []
+    rows_by_file: dict[str, list[MonthRows]] = defaultdict(list)
+    for key, *row in con.execute(
+        f"""SELECT x_SourceFile, strftime(charge_date, '%Y-%m'), BillingCurrency, count(*),
+                   coalesce(sum(BilledCost), 0), min(charge_date), max(charge_date)
+            FROM ({delivered_sql}) GROUP BY ALL ORDER BY ALL"""
+    ).fetchall():
+        rows_by_file[key].append(MonthRows(*row))
+    return outside_rows(rows_by_file, period, mode, correction_months)
 
 
 COMPLETION_STATUS_COLUMN = "x_DatasetCompletionStatus"
