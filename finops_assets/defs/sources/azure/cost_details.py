@@ -464,6 +464,38 @@ _COVERED = (
 )
 
 
+def bases_disagree_sql(table: str, days: tuple[date, date], tolerance: str = "0.01") -> str:
+    """Where a scope's ActualCost and AmortizedCost exports disagree on what they must share: the
+    rows no commitment is involved in (PricingModel not Reservation / SavingsPlan) cost the same
+    in both bases. Per charge day, billing account and currency: each export's Σ, the delta and
+    the files, for merged months only. A difference means the two runs saw different usage (run
+    at different times, or of different scopes) and the merge would not conserve money."""
+    on_demand = f"coalesce(PricingModel, '') NOT IN {_list(COMMITMENT_MODELS)}"
+    return f"""
+        WITH sides AS (
+            SELECT charge_date, {billing_account_sql()} AS account, BillingCurrency AS currency,
+                   sum(CostInBillingCurrency) FILTER (WHERE x_ExportType = 'ActualCost') AS actual,
+                   sum(CostInBillingCurrency) FILTER (WHERE x_ExportType = 'AmortizedCost')
+                       AS amortized,
+                   string_agg(DISTINCT x_SourceFile, ', ' ORDER BY x_SourceFile)
+                       FILTER (WHERE x_ExportType = 'ActualCost') AS actual_files,
+                   string_agg(DISTINCT x_SourceFile, ', ' ORDER BY x_SourceFile)
+                       FILTER (WHERE x_ExportType = 'AmortizedCost') AS amortized_files
+            FROM {table}
+            WHERE {_window(days)} AND x_CostBasis = 'merged' AND {on_demand}
+            GROUP BY ALL
+        )
+        SELECT charge_date, account, currency, coalesce(actual, 0) AS actual,
+               coalesce(amortized, 0) AS amortized,
+               coalesce(amortized, 0) - coalesce(actual, 0) AS delta,
+               coalesce(actual_files, '(none)') AS actual_files,
+               coalesce(amortized_files, '(none)') AS amortized_files
+        FROM sides
+        WHERE abs(coalesce(amortized, 0) - coalesce(actual, 0)) > {tolerance}
+        ORDER BY charge_date, account, currency
+    """
+
+
 def billing_account_sql() -> str:
     """The billing account a cost-details row belongs to (EA enrollment / MCA billing account;
     the subscription when an export carries no billing account column)."""
