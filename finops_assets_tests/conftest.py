@@ -104,6 +104,29 @@ def failure_messages(result: dg.ExecuteInProcessResult) -> str:
     )
 
 
+def with_rows_outside_period(pipeline: "Pipeline", tmp_path: Path, mode: str) -> "Pipeline":
+    """The pipeline with the shipped rules, but ``deliveries.rows_outside_period: <mode>``."""
+    from finops_assets.lib.rules import default_rules_path
+
+    config = tmp_path / "rules.yaml"
+    text = default_rules_path().read_text()
+    assert text.count("rows_outside_period: fail") == 1
+    config.write_text(text.replace("rows_outside_period: fail", f"rows_outside_period: {mode}"))
+    pipeline.config_path = str(config)
+    return pipeline
+
+
+def run_metadata(result: dg.ExecuteInProcessResult, asset: str, name: str) -> set:
+    """The values of one metadata entry on ``asset``'s materializations in a run (a ranged run's
+    partitions each carry the run's metadata: one value per run)."""
+    return {
+        e.materialization.metadata[name].value
+        for e in result.get_asset_materialization_events()
+        if e.materialization.asset_key == dg.AssetKey.from_user_string(asset)
+        and name in e.materialization.metadata
+    }
+
+
 def failed_checks(result: dg.ExecuteInProcessResult) -> list[str]:
     return sorted(
         e.asset_check_key.to_user_string()

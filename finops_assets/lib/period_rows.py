@@ -89,6 +89,20 @@ def money_by_currency(outside: Iterable[OutsideRows]) -> dict[str, Decimal]:
     return dict(totals)
 
 
+def money_text(outside: Iterable[OutsideRows]) -> str:
+    """Σ per currency of the rows left out, as the run metadata shows it (``USD 5.00; EUR 1.00``)."""
+    return "; ".join(f"{c} {v:.2f}" for c, v in sorted(money_by_currency(outside).items()))
+
+
+def dropped_message(found: OutsideRows, where: str, measure: str) -> str:
+    """The run-log warning for one file's rows left out by ``rows_outside_period = drop``."""
+    return (
+        f"{where}: dropped {found.rows} row(s) of billing period {found.period} dated "
+        f"{found.first}..{found.last} (outside the period), Σ {measure} {found.money()} "
+        "(rules.deliveries.rows_outside_period = drop)"
+    )
+
+
 ROWS_OUTSIDE_PERIOD_FIX = (
     "Fix: set deliveries.rows_outside_period to load (rows dated up to correction_months after "
     "their period land in their own days) or drop (left out, counted in the run's metadata) in "

@@ -12,11 +12,14 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
-import dagster as dg
 import pytest
 
-from finops_assets.lib.rules import default_rules_path
-from finops_assets_tests.conftest import failed_checks, failure_messages
+from finops_assets_tests.conftest import (
+    failed_checks,
+    failure_messages,
+    run_metadata,
+    with_rows_outside_period,
+)
 
 REPORT = "acme"
 HEADER = [
@@ -225,25 +228,6 @@ def three_reports(landing: Path) -> str:
     return march
 
 
-def with_mode(pipeline, tmp_path, mode: str):
-    config = tmp_path / "rules.yaml"
-    text = default_rules_path().read_text()
-    assert text.count("rows_outside_period: fail") == 1
-    config.write_text(text.replace("rows_outside_period: fail", f"rows_outside_period: {mode}"))
-    pipeline.config_path = str(config)
-    return pipeline
-
-
-def raw_metadata(result, name: str) -> set:
-    """One value per run (the range's materializations each carry the run's metadata)."""
-    return {
-        e.materialization.metadata[name].value
-        for e in result.get_asset_materialization_events()
-        if e.materialization.asset_key == dg.AssetKey(["raw", "aws_cur"])
-        and name in e.materialization.metadata
-    }
-
-
 EVERY_DAY = [
     ("2024-02-10", "USD", Decimal("1.000000000000")),
     ("2024-02-20", "USD", Decimal("-0.500000000000")),
@@ -271,7 +255,7 @@ def test_rows_outside_period_fail_by_default_naming_file_count_and_money(pipelin
 
 
 def test_rows_outside_period_load_places_them_in_their_own_days(pipeline, tmp_path):
-    three_reports(with_mode(pipeline, tmp_path, "load").landing)
+    three_reports(with_rows_outside_period(pipeline, tmp_path, "load").landing)
     result = load(pipeline, "2024-02-01", "2024-04-30")
     assert result.success, failure_messages(result)
     assert failed_checks(result) == []
@@ -279,17 +263,17 @@ def test_rows_outside_period_load_places_them_in_their_own_days(pipeline, tmp_pa
     assert pipeline.query(
         "SELECT x_BillingPeriod FROM raw.aws_cur WHERE charge_date = DATE '2024-04-02'"
     ) == [("2024-03",)]
-    assert raw_metadata(result, "rows_outside_period") == {0}
+    assert run_metadata(result, "raw/aws_cur", "rows_outside_period") == {0}
 
 
 def test_rows_outside_period_drop_counts_them_in_the_metadata(pipeline, tmp_path):
-    three_reports(with_mode(pipeline, tmp_path, "drop").landing)
+    three_reports(with_rows_outside_period(pipeline, tmp_path, "drop").landing)
     result = load(pipeline, "2024-02-01", "2024-04-30")
     assert result.success, failure_messages(result)
     assert failed_checks(result) == []
     assert billed_by_day(pipeline) == [d for d in EVERY_DAY if d[0] != "2024-04-02"]
-    assert raw_metadata(result, "rows_outside_period") == {1}
-    assert raw_metadata(result, "rows_outside_period_unblended") == {"USD 5.00"}
+    assert run_metadata(result, "raw/aws_cur", "rows_outside_period") == {1}
+    assert run_metadata(result, "raw/aws_cur", "rows_outside_period_unblended") == {"USD 5.00"}
 
 
 # --- a month whose rows fall on none of its days ------------------------------------------------

@@ -3,11 +3,12 @@ row an export run dates in another month (a custom date range across months) wou
 day. It is counted per file with its cost and fails the load, or with
 ``rules.deliveries.rows_outside_period = drop`` is left out with a warning and metadata."""
 
-import dagster as dg
-import pytest
-
-from finops_assets.lib.rules import default_rules_path
-from finops_assets_tests.conftest import failed_checks, failure_messages
+from finops_assets_tests.conftest import (
+    failed_checks,
+    failure_messages,
+    run_metadata,
+    with_rows_outside_period,
+)
 from finops_assets_tests.sources.azure.test_assets import deliver_azure
 
 # Cost details columns as an ActualCost export writes them (MCA PascalCase subset).
@@ -51,12 +52,8 @@ def test_rows_outside_the_runs_month_fail_naming_file_rows_and_cost(pipeline):
     ) in failure_messages(result)
 
 
-@pytest.mark.parametrize("mode", ["drop"])
-def test_drop_leaves_them_out_and_counts_them(pipeline, tmp_path, mode):
-    config = tmp_path / "rules.yaml"
-    text = default_rules_path().read_text()
-    config.write_text(text.replace("rows_outside_period: fail", f"rows_outside_period: {mode}"))
-    pipeline.config_path = str(config)
+def test_drop_leaves_them_out_and_counts_them(pipeline, tmp_path):
+    with_rows_outside_period(pipeline, tmp_path, "drop")
     deliver(pipeline.landing)
     result = load(pipeline)
     assert result.success, failure_messages(result)
@@ -65,10 +62,5 @@ def test_drop_leaves_them_out_and_counts_them(pipeline, tmp_path, mode):
         "SELECT charge_date::VARCHAR, sum(BilledCost)::VARCHAR FROM core.cost_facts "
         "GROUP BY ALL ORDER BY ALL"
     ) == [("2024-03-02", "3.250000000000"), ("2024-03-31", "1.000000000000")]
-    metadata = [
-        e.materialization.metadata
-        for e in result.get_asset_materialization_events()
-        if e.materialization.asset_key == dg.AssetKey(["raw", "azure_cost"])
-    ]
-    assert {m["rows_outside_period"].value for m in metadata} == {2}
-    assert {m["rows_outside_period_cost"].value for m in metadata} == {"CAD 1.50"}
+    assert run_metadata(result, "raw/azure_cost", "rows_outside_period") == {2}
+    assert run_metadata(result, "raw/azure_cost", "rows_outside_period_cost") == {"CAD 1.50"}

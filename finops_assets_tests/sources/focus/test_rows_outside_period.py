@@ -12,13 +12,16 @@ import io
 from datetime import UTC, datetime
 from decimal import Decimal
 
-import dagster as dg
 import pyarrow.csv as pacsv
 import pytest
 
-from finops_assets.lib.rules import default_rules_path
 from finops_assets.samples.focus import delivery_path, write_delivery
-from finops_assets_tests.conftest import failed_checks, failure_messages
+from finops_assets_tests.conftest import (
+    failed_checks,
+    failure_messages,
+    run_metadata,
+    with_rows_outside_period,
+)
 from finops_assets_tests.paths import LAYOUTS
 
 TEMPLATE = LAYOUTS / "focus_layouts/focus/acme-saas/costs/acme_focus_2024-02.csv"
@@ -78,15 +81,6 @@ def three_deliveries(landing) -> str:
     return march
 
 
-def with_mode(pipeline, tmp_path, mode: str):
-    config = tmp_path / "rules.yaml"
-    text = default_rules_path().read_text()
-    assert text.count("rows_outside_period: fail") == 1
-    config.write_text(text.replace("rows_outside_period: fail", f"rows_outside_period: {mode}"))
-    pipeline.config_path = str(config)
-    return pipeline
-
-
 def load(pipeline):
     return pipeline.materialize("2024-02-01", "2024-04-30", ["raw/focus", "core/cost_facts"])
 
@@ -96,15 +90,6 @@ def billed_by_day(pipeline) -> list[tuple[str, str, Decimal]]:
         "SELECT charge_date::VARCHAR, BillingCurrency, sum(BilledCost) FROM core.cost_facts "
         "GROUP BY ALL ORDER BY ALL"
     )
-
-
-def raw_metadata(result, name: str) -> set:
-    return {
-        e.materialization.metadata[name].value
-        for e in result.get_asset_materialization_events()
-        if e.materialization.asset_key == dg.AssetKey(["raw", "focus"])
-        and name in e.materialization.metadata
-    }
 
 
 EVERY_DAY = [
@@ -143,7 +128,7 @@ def test_fail_by_default_naming_the_file_its_rows_and_money(pipeline):
 
 
 def test_load_places_them_in_their_own_days(pipeline, tmp_path):
-    three_deliveries(with_mode(pipeline, tmp_path, "load").landing)
+    three_deliveries(with_rows_outside_period(pipeline, tmp_path, "load").landing)
     result = load(pipeline)
     assert result.success, failure_messages(result)
     assert failed_checks(result) == []
@@ -151,23 +136,23 @@ def test_load_places_them_in_their_own_days(pipeline, tmp_path):
     assert pipeline.query(
         "SELECT x_BillingPeriod FROM raw.focus WHERE charge_date = DATE '2024-04-02'"
     ) == [("2024-03",)]
-    assert raw_metadata(result, "rows_outside_period") == {0}
+    assert run_metadata(result, "raw/focus", "rows_outside_period") == {0}
 
 
 def test_drop_leaves_them_out_and_counts_them(pipeline, tmp_path):
-    three_deliveries(with_mode(pipeline, tmp_path, "drop").landing)
+    three_deliveries(with_rows_outside_period(pipeline, tmp_path, "drop").landing)
     result = load(pipeline)
     assert result.success, failure_messages(result)
     assert failed_checks(result) == []
     assert as_cents(billed_by_day(pipeline)) == [d for d in EVERY_DAY if d[0] != "2024-04-02"]
-    assert raw_metadata(result, "rows_outside_period") == {1}
-    assert raw_metadata(result, "rows_outside_period_billed") == {"USD 5.00"}
+    assert run_metadata(result, "raw/focus", "rows_outside_period") == {1}
+    assert run_metadata(result, "raw/focus", "rows_outside_period_billed") == {"USD 5.00"}
 
 
 @pytest.mark.parametrize("mode", ["fail", "drop"])
 def test_corrections_within_the_window_are_not_outside(pipeline, tmp_path, mode):
     """A correction one month back (correction_months = 1) loads in every mode."""
-    with_mode(pipeline, tmp_path, mode)
+    with_rows_outside_period(pipeline, tmp_path, mode)
     deliver(pipeline.landing, "2024-02", [focus_row("2024-02", "2024-02-10", "1.00")])
     deliver(
         pipeline.landing,
@@ -180,4 +165,4 @@ def test_corrections_within_the_window_are_not_outside(pipeline, tmp_path, mode)
     result = pipeline.materialize("2024-02-01", "2024-03-31", ["raw/focus", "core/cost_facts"])
     assert result.success, failure_messages(result)
     assert as_cents(billed_by_day(pipeline)) == [EVERY_DAY[0], EVERY_DAY[1], EVERY_DAY[2]]
-    assert raw_metadata(result, "rows_outside_period") == {0}
+    assert run_metadata(result, "raw/focus", "rows_outside_period") == {0}

@@ -47,7 +47,8 @@ from finops_assets.lib.loading import (
 from finops_assets.lib.period_rows import (
     MonthRows,
     OutsideRows,
-    money_by_currency,
+    dropped_message,
+    money_text,
     outside_period_error,
 )
 from finops_assets.lib.restatement import Incoming, Measure
@@ -161,10 +162,7 @@ def build(ctx: DefsContext) -> dg.Definitions:
                     if found.key not in outside:
                         outside[found.key] = found
                         context.log.warning(
-                            f"{describe[found.key]}: dropped {found.rows} row(s) of billing "
-                            f"period {found.period} dated {found.first}..{found.last} (outside "
-                            f"the period), Σ unblended {found.money()} "
-                            "(rules.deliveries.rows_outside_period = drop)"
+                            dropped_message(found, describe[found.key], "unblended")
                         )
                 guard.replace_partitions(
                     con,
@@ -219,10 +217,7 @@ def build(ctx: DefsContext) -> dg.Definitions:
                 "zero_byte_files_skipped": dg.MetadataValue.int(len(set(skipped_empty))),
                 "rows_outside_period": dg.MetadataValue.int(sum(o.rows for o in outside.values())),
                 "rows_outside_period_unblended": dg.MetadataValue.text(
-                    "; ".join(
-                        f"{currency} {amount:.2f}"
-                        for currency, amount in sorted(money_by_currency(outside.values()).items())
-                    )
+                    money_text(outside.values())
                 ),
             }
         )

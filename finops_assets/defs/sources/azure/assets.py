@@ -34,7 +34,8 @@ from finops_assets.lib.loading import (
 )
 from finops_assets.lib.period_rows import (
     OutsideRows,
-    money_by_currency,
+    dropped_message,
+    money_text,
     outside_period_error,
 )
 from finops_assets.lib.restatement import Incoming, Measure
@@ -156,12 +157,7 @@ def build(ctx: DefsContext) -> dg.Definitions:
                     for found in outside:
                         if found.key not in dropped:
                             dropped[found.key] = found
-                            context.log.warning(
-                                f"{describe[found.key]}: dropped {found.rows} row(s) of the "
-                                f"{found.period} run dated {found.first}..{found.last} (outside "
-                                f"its month), Σ cost {found.money()} "
-                                "(rules.deliveries.rows_outside_period = drop)"
-                            )
+                            context.log.warning(dropped_message(found, describe[found.key], "cost"))
                     per_file.update(selects)
                     for run in scope_month.runs:
                         rows = sum(counted[f.key] for f in run.files)
@@ -208,12 +204,7 @@ def build(ctx: DefsContext) -> dg.Definitions:
                 ),
                 "rows_counted_by_run": dg.MetadataValue.json(row_counts),
                 "rows_outside_period": dg.MetadataValue.int(sum(o.rows for o in dropped.values())),
-                "rows_outside_period_cost": dg.MetadataValue.text(
-                    "; ".join(
-                        f"{currency} {amount:.2f}"
-                        for currency, amount in sorted(money_by_currency(dropped.values()).items())
-                    )
-                ),
+                "rows_outside_period_cost": dg.MetadataValue.text(money_text(dropped.values())),
             }
         )
 

@@ -38,7 +38,8 @@ from finops_assets.lib.loading import (
 )
 from finops_assets.lib.period_rows import (
     OutsideRows,
-    money_by_currency,
+    dropped_message,
+    money_text,
     outside_period_error,
 )
 from finops_assets.lib.restatement import FOCUS_MEASURE, Incoming
@@ -183,12 +184,7 @@ def build(ctx: DefsContext) -> dg.Definitions:
                     )
                 for found in month_outside:
                     outside[found.key] = found
-                    context.log.warning(
-                        f"{describe[found.key]}: dropped {found.rows} row(s) of billing period "
-                        f"{found.period} dated {found.first}..{found.last} (outside the period), "
-                        f"Σ BilledCost {found.money()} (rules.deliveries.rows_outside_period = "
-                        "drop)"
-                    )
+                    context.log.warning(dropped_message(found, describe[found.key], "BilledCost"))
                 select_sql = "\n UNION ALL BY NAME \n".join(selects)
 
                 def describe_error(
@@ -274,12 +270,7 @@ def build(ctx: DefsContext) -> dg.Definitions:
                 "empty_days": dg.MetadataValue.int(len(empty_days)),
                 "deliveries_with_unloaded_days": dg.MetadataValue.int(len(unloaded)),
                 "rows_outside_period": dg.MetadataValue.int(sum(o.rows for o in outside.values())),
-                "rows_outside_period_billed": dg.MetadataValue.text(
-                    "; ".join(
-                        f"{currency} {amount:.2f}"
-                        for currency, amount in sorted(money_by_currency(outside.values()).items())
-                    )
-                ),
+                "rows_outside_period_billed": dg.MetadataValue.text(money_text(outside.values())),
                 "unloaded_claimed_days": dg.MetadataValue.md("\n\n".join(unloaded) or "(none)"),
             }
         )
