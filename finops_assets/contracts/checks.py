@@ -1,8 +1,10 @@
 """Turn a pandera model into a blocking, partition-aware Dagster asset check.
 
-The partition is validated in bounded batches straight from the warehouse (a 5M-row day never
-sits in pandas at once); failure cases are summarized per column and check, with sample rows
-(including the source file) in the check's metadata so the UI shows what broke.
+The contract runs in DuckDB: the model is compiled to one aggregate scan of the window
+(``contracts/sql.py``), so a 5M-row day is never converted to pandas. Failures are counted per
+column and check (failing rows), with sample rows (including the source file and the value) in
+the check's metadata so the UI shows what broke. ``validate_in_batches`` is the same contract run
+by pandera itself on pandas batches: the reference the SQL is tested against.
 """
 
 from collections import Counter
@@ -13,6 +15,13 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
+from finops_assets.contracts.models import DATAFRAME_CHECKS_SQL
+from finops_assets.contracts.sql import (
+    compile_contract,
+    failure_counts_sql,
+    sample_rows_sql,
+    summarize,
+)
 from finops_assets.lib.warehouse import quote_identifier as q
 from finops_assets.lib.warehouse import table_columns
 from finops_assets.resources.warehouse import Warehouse
@@ -105,6 +114,46 @@ def validate_in_batches(
     return rows_checked, failures, samples
 
 
+def validate_in_sql(
+    model: type[pa.DataFrameModel], warehouse: Warehouse, table: str, days: tuple[date, date]
+) -> tuple[int, Counter, list[dict]]:
+    """``validate_in_batches``' result, computed in DuckDB: the model compiled to one aggregate
+    scan of the window (``contracts/sql.py``), then, only when something fails, one query for
+    sample rows. Failures count failing rows per (column, check)."""
+    with warehouse.get_connection() as con:
+        present = table_columns(con, table)
+        if not present:  # the source has never delivered: nothing to validate
+            return 0, Counter(), []
+        compiled = compile_contract(model, present, DATAFRAME_CHECKS_SQL)
+        schema_name, table_name = table.split(".")
+        qualified = f"{q(schema_name)}.{q(table_name)}"
+        where = f"charge_date BETWEEN DATE '{days[0].isoformat()}' AND DATE '{days[1].isoformat()}'"
+        counts = con.execute(failure_counts_sql(compiled, qualified, where)).fetchone()
+        rows, failures = summarize(compiled, counts)
+        samples: list[dict] = [
+            {"source_file": "", "failed": f"column {c} is missing from {table}"}
+            for c in compiled.missing_columns
+        ]
+        failing = [i for i, n in enumerate(counts[1:]) if n]
+        if failing:
+            lineage = "x_SourceFile" if "x_SourceFile" in present else "''"
+            for sample in con.execute(
+                sample_rows_sql(compiled, qualified, where, failing, SAMPLE_ROWS, lineage)
+            ).fetchall():
+                flags = sample[1:]
+                failed = []
+                for n, i in enumerate(failing):
+                    if flags[2 * n]:
+                        check = compiled.checks[i]
+                        value = flags[2 * n + 1]
+                        failed.append(
+                            f"{check.column}: {check.check}"
+                            + ("" if check.column == "(table)" else f" ({value})")
+                        )
+                samples.append({"source_file": sample[0] or "", "failed": "; ".join(failed)})
+    return rows, failures, samples[:SAMPLE_ROWS]
+
+
 def build_contract_check(
     model: type[pa.DataFrameModel],
     asset_key: dg.AssetKey,
@@ -123,7 +172,7 @@ def build_contract_check(
         context: dg.AssetCheckExecutionContext, warehouse: Warehouse
     ) -> dg.AssetCheckResult:
         days = partition_window(context)
-        rows, failures, samples = validate_in_batches(model, warehouse, table, days)
+        rows, failures, samples = validate_in_sql(model, warehouse, table, days)
         summary = pd.DataFrame(
             [(c, k, n) for (c, k), n in failures.most_common()],
             columns=["column", "check", "failures"],

@@ -265,3 +265,31 @@ class RawGcpBilling(_Lineage):
     @pa.dataframe_check(error="export_time cannot be after its day's x_ExportWatermark")
     def watermark_is_the_latest_export(cls, df: pd.DataFrame) -> Series[bool]:
         return df["export_time"] <= df["x_ExportWatermark"]
+
+
+# The SQL twin of every dataframe check above (TRUE on a passing row), so the contracts run in
+# DuckDB (contracts/sql.py). finops_assets_tests/contracts/test_sql.py proves each fails exactly
+# the rows its pandas original fails; a check without a twin cannot be compiled.
+DATAFRAME_CHECKS_SQL: dict[str, str] = {
+    "charge_period_is_ordered": "ChargePeriodEnd > ChargePeriodStart",
+    "partition_matches_charge_start": "CAST(ChargePeriodStart AS DATE) = charge_date",
+    "cost_present": (
+        "(coalesce(x_ExportType, '') <> 'FocusCost' AND CostInBillingCurrency IS NOT NULL) OR "
+        "(x_ExportType = 'FocusCost' AND BilledCost IS NOT NULL AND EffectiveCost IS NOT NULL)"
+    ),
+    "has_account": "BillingAccountId IS NOT NULL OR SubscriptionId IS NOT NULL",
+    "commitment_status_follows_id": (
+        "(CommitmentDiscountId IS NOT NULL OR CommitmentDiscountStatus IS NULL) AND NOT "
+        "(CommitmentDiscountId IS NOT NULL AND coalesce(ChargeCategory = 'Usage', FALSE) "
+        "AND CommitmentDiscountStatus IS NULL)"
+    ),
+    "counts_within_rows": "untagged_rows <= row_count AND committed_rows <= row_count",
+    "spread_rows_are_classified": (
+        "x_AmortizedFromDate IS NULL OR (x_AmortizationClass = 'Amortized Charge' "
+        "AND x_AmortizedBy = 'platform')"
+    ),
+    "shares_only_in_pools": "x_AllocationRule = 'shared_pool' OR x_AllocationShare = 1",
+    "untagged_within_total": "untagged_rows <= total_rows",
+    "partition_matches_usage_start": "CAST(usage_start_time AS DATE) = charge_date",
+    "watermark_is_the_latest_export": "export_time <= x_ExportWatermark",
+}
