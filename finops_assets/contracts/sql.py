@@ -24,40 +24,14 @@ from finops_assets.lib.warehouse import quote_identifier as q
 
 # pandera dtype (its string form) -> DuckDB type families that already hold it, and the type a
 # value of another type must cast to (TRY_CAST NULL on a non-null value = does not coerce).
+_INTEGERS = (
+    "BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT",
+    "UBIGINT", "UINTEGER", "USMALLINT", "UTINYINT",
+)  # fmt: skip
 _DTYPES: dict[str, tuple[tuple[str, ...], str]] = {
     "str": (("VARCHAR",), "VARCHAR"),
-    "float64": (
-        (
-            "DOUBLE",
-            "FLOAT",
-            "REAL",
-            "DECIMAL",
-            "INTEGER",
-            "BIGINT",
-            "SMALLINT",
-            "TINYINT",
-            "HUGEINT",
-            "UBIGINT",
-            "UINTEGER",
-            "USMALLINT",
-            "UTINYINT",
-        ),
-        "DOUBLE",
-    ),
-    "int64": (
-        (
-            "BIGINT",
-            "INTEGER",
-            "SMALLINT",
-            "TINYINT",
-            "HUGEINT",
-            "UBIGINT",
-            "UINTEGER",
-            "USMALLINT",
-            "UTINYINT",
-        ),
-        "BIGINT",
-    ),
+    "float64": (("DOUBLE", "FLOAT", "REAL", "DECIMAL", *_INTEGERS), "DOUBLE"),
+    "int64": (_INTEGERS, "BIGINT"),
     "bool": (("BOOLEAN",), "BOOLEAN"),
     "datetime64[ns]": (("DATE", "TIMESTAMP"), "TIMESTAMP"),
     "datetime64[ns, UTC]": (("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ"), "TIMESTAMPTZ"),
