@@ -73,9 +73,10 @@ def build(ctx: DefsContext) -> dg.Definitions:
         rules: RulesResource,
     ) -> dg.MaterializeResult:
         days = partition_window(context)
-        guard = restatement_guard(context, AZURE_MEASURE, rules.load())
+        loaded_rules = rules.load()
+        guard = restatement_guard(context, AZURE_MEASURE, loaded_rules)
         # Classic exports (no manifest) count once their newest file has settled.
-        found = discover_azure(landing, rules.load().deliveries.settle_minutes, datetime.now(UTC))
+        found = discover_azure(landing, loaded_rules.deliveries.settle_minutes, datetime.now(UTC))
         if not found.any_azure:
             return no_deliveries_result(
                 context, warehouse, RAW_AZURE_COST_TABLE, days, landing.url(AZURE_ROOT)
@@ -84,7 +85,7 @@ def build(ctx: DefsContext) -> dg.Definitions:
         used: list[str] = []
         bases: list[str] = []
         row_counts: dict[str, int] = {}
-        outside_mode = rules.load().deliveries.rows_outside_period
+        outside_mode = loaded_rules.deliveries.rows_outside_period
         dropped: dict[str, OutsideRows] = {}
         for chunk in month_chunks(days):
             month = month_of(chunk[0])

@@ -95,10 +95,11 @@ def build(ctx: DefsContext) -> dg.Definitions:
         rules: RulesResource,
     ) -> dg.MaterializeResult:
         days = partition_window(context)
-        correction_months = rules.load().correction_months
-        outside_mode = rules.load().deliveries.rows_outside_period
-        guard = restatement_guard(context, FOCUS_MEASURE, rules.load())
-        surveyed = discover_deliveries(landing, rules.load(), datetime.now(UTC))
+        loaded_rules = rules.load()
+        correction_months = loaded_rules.correction_months
+        outside_mode = loaded_rules.deliveries.rows_outside_period
+        guard = restatement_guard(context, FOCUS_MEASURE, loaded_rules)
+        surveyed = discover_deliveries(landing, loaded_rules, datetime.now(UTC))
         complete, broken = list(surveyed.complete), surveyed.broken
         for waiting in surveyed.waiting:
             context.log.info(
