@@ -67,6 +67,10 @@ class Pipeline:
         for suffix in ("", ".wal"):
             if Path(state.warehouse + suffix).exists():
                 shutil.copy(state.warehouse + suffix, self.warehouse + suffix)
+        # Snapshot-backed raw tables (lib.snapshots) keep their files beside the warehouse.
+        zone = Path(state.warehouse).with_suffix(".raw")
+        if zone.is_dir():
+            shutil.copytree(zone, Path(self.warehouse).with_suffix(".raw"), dirs_exist_ok=True)
         return self
 
     def query(self, sql: str, params=None) -> list[tuple]:

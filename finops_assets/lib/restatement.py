@@ -429,6 +429,7 @@ class RestatementGuard:
         validate: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
         describe_error: Callable[[duckdb.DuckDBPyConnection, Exception], Exception | None]
         | None = None,
+        writer: Callable[..., wh.PartitionWrite] | None = None,
     ) -> wh.PartitionWrite | None:
         """``lib.warehouse.replace_partitions`` unless the restatement is held: then nothing is
         written and ``None`` is returned (the decision is in ``decisions``).
@@ -436,7 +437,12 @@ class RestatementGuard:
         ``delivered_sql`` (optional): the same staging as ``select_sql`` over every day of the
         deliveries. Read only when a slice would be held, it adds the newer deliveries' charges on
         days not loaded yet, so loading one day that a newer delivery leaves empty (while the rest
-        of its month is there) is not taken for the removal of the month."""
+        of its month is there) is not taken for the removal of the month.
+
+        ``writer`` (optional) replaces the table write: called as ``writer(con, validate=...,
+        describe_error=...)`` with the same contract as ``lib.warehouse.replace_partitions`` (a
+        snapshot-backed raw table, ``lib.snapshots``); ``select_sql`` is then only the staging
+        the guard reads when it needs the deliveries' other days."""
         day_list = sorted(set(days))
         window = (day_list[0], day_list[-1])
         declared = list(incoming)
@@ -484,15 +490,18 @@ class RestatementGuard:
             return describe_error(con, error)
 
         try:
-            write = wh.replace_partitions(
-                con,
-                table,
-                select_sql,
-                day_list,
-                params=params,
-                validate=guarded_validate,
-                describe_error=guarded_describe,
-            )
+            if writer is not None:
+                write = writer(con, validate=guarded_validate, describe_error=guarded_describe)
+            else:
+                write = wh.replace_partitions(
+                    con,
+                    table,
+                    select_sql,
+                    day_list,
+                    params=params,
+                    validate=guarded_validate,
+                    describe_error=guarded_describe,
+                )
         except RestatementHeld as held:
             self._record(day_list, held.decisions)
             return None

@@ -6,12 +6,14 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from datetime import date
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
+from finops_assets.lib import snapshots
 from finops_assets.lib import warehouse as wh
 from finops_assets.lib.totals import Totals, to_totals, totals_sql
 
@@ -29,6 +31,7 @@ class Warehouse(DuckDBResource):
             lock_timeout_seconds=self.lock_timeout_seconds,
             config={"custom_user_agent": "finops_assets", **self.connection_config},
         ) as con:
+            snapshots.refresh_views(con, self.database)
             yield con
 
     def replace_partitions(
@@ -58,11 +61,17 @@ class Warehouse(DuckDBResource):
         with self.get_connection() as con:
             if not wh.table_exists(con, table):
                 return 0
+            if snapshots.is_snapshot_table(con, table):
+                return snapshots.clear_snapshot_partitions(con, table, self.raw_zone(table), days)
             return con.execute(
                 f"DELETE FROM {wh.qualified(table)} WHERE {wh.PARTITION_COLUMN} IN "
                 "(SELECT unnest(?::DATE[]))",
                 [sorted(days)],
             ).fetchone()[0]
+
+    def raw_zone(self, table: str) -> Path:
+        """Where the snapshots of a snapshot-backed raw table live (``lib.snapshots``)."""
+        return snapshots.raw_zone(self.database, table)
 
     def has_table(self, table: str) -> bool:
         with self.get_connection() as con:

@@ -9,6 +9,7 @@ import csv
 import gzip
 import io
 import json
+import shutil
 from decimal import Decimal
 from pathlib import Path
 
@@ -160,6 +161,39 @@ def test_null_tokens_are_empty_cells(pipeline):
         "count(*) FILTER (line_item_blended_cost IS NULL), "
         "count(*) FILTER (x_ResourceTags = '{}') FROM raw.aws_cur"
     ) == [(1, 1, 1, 1, 1)]
+
+
+def test_raw_keeps_a_snapshot_the_provider_cannot_change(pipeline):
+    """raw.aws_cur is a typed view over snapshots of the delivered files (lib.snapshots): once
+    loaded, the landing zone may be overwritten or emptied and raw (and a rebuild of the facts
+    from it) still holds what was loaded, with its lineage."""
+    key = deliver(
+        pipeline.landing,
+        "2024-03",
+        csv_text([row("2024-03", "2024-03-01", "1.25"), row("2024-03", "2024-03-02", "2.00")]),
+    )
+    result = load(pipeline, "2024-03-01", "2024-03-31")
+    assert result.success, failure_messages(result)
+    loaded = billed_by_day(pipeline)
+    assert pipeline.query(
+        "SELECT table_type FROM information_schema.tables WHERE table_name = 'aws_cur'"
+    ) == [("VIEW",)]
+    zone = Path(pipeline.warehouse).with_suffix(".raw") / "raw.aws_cur"
+    assert len(list(zone.glob("*.parquet"))) == 1  # the CSV, converted once
+    # The provider overwrites the part in place (no new assembly), then the bucket is emptied.
+    part = pipeline.landing / key
+    with gzip.open(part, "wt", newline="") as f:
+        f.write(csv_text([row("2024-03", "2024-03-01", "999")]))
+    result = pipeline.materialize("2024-03-01", "2024-03-31", ["core/cost_facts"])
+    assert result.success, failure_messages(result)
+    assert billed_by_day(pipeline) == loaded
+    shutil.rmtree(pipeline.landing / "aws-cur")
+    result = pipeline.materialize("2024-03-01", "2024-03-31", ["core/cost_facts"])
+    assert result.success, failure_messages(result)
+    assert billed_by_day(pipeline) == loaded
+    assert pipeline.query("SELECT DISTINCT x_SourceFile, x_DeliveryId FROM raw.aws_cur") == [
+        (key, "assembly-2024-03")
+    ]
 
 
 @pytest.mark.parametrize("column", ["lineItem/UnblendedCost", "pricing/publicOnDemandCost"])

@@ -30,6 +30,7 @@ from finops_assets.defs.sources.aws.load import (
     file_rows,
     lineage,
     stage_delivery,
+    typed_sql,
     window_sql,
 )
 from finops_assets.defs.sources.shared import (
@@ -52,6 +53,7 @@ from finops_assets.lib.period_rows import (
     outside_period_error,
 )
 from finops_assets.lib.restatement import Incoming, Measure
+from finops_assets.lib.snapshots import SnapshotEntry, replace_snapshot_partitions
 from finops_assets.metadata import add_daily_money_metadata
 from finops_assets.resources.landing import LandingZone
 from finops_assets.resources.rules import RulesResource
@@ -97,6 +99,7 @@ def build(ctx: DefsContext) -> dg.Definitions:
                 context, warehouse, RAW_AWS_CUR_TABLE, days, landing.url(CUR_ROOT)
             )
         deliveries: list[CurDelivery | DataExportDelivery] = [*reports, *cur2_exports]
+        zone = warehouse.raw_zone(RAW_AWS_CUR_TABLE)
         used: dict[str, list[str]] = defaultdict(list)
         skipped_empty: list[str] = []
         rows_by_file: dict[str, list[MonthRows]] = {}  # every row of a file, counted once a run
@@ -132,6 +135,7 @@ def build(ctx: DefsContext) -> dg.Definitions:
             describe = {key: landing.url(key) for key in keys}
             with landing.local_files(keys) as paths, warehouse.get_connection() as con:
                 per_file: dict[str, str] = {}
+                entries: list[SnapshotEntry] = []
                 month_staged: list[StagedFile] = []
                 month_outside: list[OutsideRows] = []
                 for delivery in month_deliveries:
@@ -140,8 +144,12 @@ def build(ctx: DefsContext) -> dg.Definitions:
                         f"{month}: {dataset} billing period {delivery.billing_period}, delivery "
                         f"{delivery_id} ({len(delivery.files)} file(s))"
                     )
-                    staged = stage_delivery(con, delivery, paths, describe)
+                    staged = stage_delivery(con, delivery, paths, describe, zone)
                     month_staged += staged
+                    entries += [
+                        SnapshotEntry(f.snapshot, typed_sql(f, delivery), chunk[0], chunk[1])
+                        for f in staged
+                    ]
                     for file in staged:
                         if file.key not in rows_by_file:
                             rows_by_file[file.key] = file_rows(con, file, describe[file.key])
@@ -164,11 +172,21 @@ def build(ctx: DefsContext) -> dg.Definitions:
                         context.log.warning(
                             dropped_message(found, describe[found.key], "unblended")
                         )
+                chunk_days = [
+                    chunk[0] + timedelta(days=i) for i in range((chunk[1] - chunk[0]).days + 1)
+                ]
                 guard.replace_partitions(
                     con,
                     RAW_AWS_CUR_TABLE,
                     "\n UNION ALL BY NAME \n".join(per_file.values()),
-                    [chunk[0] + timedelta(days=i) for i in range((chunk[1] - chunk[0]).days + 1)],
+                    chunk_days,
+                    writer=functools.partial(
+                        replace_snapshot_partitions,
+                        table=RAW_AWS_CUR_TABLE,
+                        zone=zone,
+                        entries=entries,
+                        days=chunk_days,
+                    ),
                     validate=lambda con, chunk=chunk, describe=describe: validate_loaded_rows(
                         con, RAW_AWS_CUR_TABLE, chunk, describe, CUR_ROW_CHECKS
                     ),

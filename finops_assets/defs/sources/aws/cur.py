@@ -639,6 +639,17 @@ def cast_failures(layout: CurLayout) -> list[tuple[str, str, str]]:
             parsed = f"TRY_CAST({column} AS {'TIMESTAMPTZ' if target == TIMESTAMP else target})"
         expected = "a timestamp (ISO 8601)" if target == TIMESTAMP else "a number"
         out.append((actual, f"({present} AND ({parsed}) IS NULL)", expected))
+    # CUR 2.0 map columns delivered as JSON text (CSV exports): read as MAP(VARCHAR, VARCHAR).
+    for canonical in ("product", "resource_tags", "cost_category", "tags"):
+        actual = layout.columns.get(canonical)
+        if actual is None or layout.source_types.get(actual, "").startswith("MAP"):
+            continue
+        text = f"NULLIF(trim(CAST({q(actual)} AS VARCHAR)), '')"
+        if canonical == "product":  # read key by key with json_extract_string
+            rejected = f"NOT json_valid({text})"
+        else:
+            rejected = f"TRY_CAST(TRY_CAST({text} AS JSON) AS MAP(VARCHAR, VARCHAR)) IS NULL"
+        out.append((actual, f"({text} IS NOT NULL AND {rejected})", "a JSON object"))
     return out
 
 

@@ -10,6 +10,7 @@ import gzip
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
 import duckdb
 
@@ -36,6 +37,7 @@ from finops_assets.lib.loading import (
     sql_literal,
 )
 from finops_assets.lib.period_rows import MonthRows, OutsideRows, outside_rows, placed
+from finops_assets.lib.snapshots import snapshot_reader, take_snapshot
 from finops_assets.lib.warehouse import quote_identifier as q
 
 # Rows a CUR must never carry (checked inside the write transaction, per file).
@@ -61,11 +63,12 @@ def lineage(delivery: CurDelivery | DataExportDelivery) -> tuple[str, str]:
 @dataclass(frozen=True)
 class StagedFile:
     key: str  # landing key
-    path: str  # local path read
+    path: str  # local path read (the snapshot when one was taken)
     format: str
     layout: CurLayout
     source: str  # the file's rows with the lineage columns
     select: str  # the file's typed rows (RAW_CUR_COLUMNS), every day
+    snapshot: str | None = None  # the file's snapshot in the raw zone (lib.snapshots)
 
 
 def stage_delivery(
@@ -73,10 +76,12 @@ def stage_delivery(
     delivery: CurDelivery | DataExportDelivery,
     paths: dict[str, str],
     describe: dict[str, str],
+    zone: Path | None = None,
 ) -> list[StagedFile]:
     """The typed SELECT of each file of the delivery (files of one assembly may differ in
-    columns, e.g. a tag first used mid-month)."""
-    delivery_id, _ = lineage(delivery)
+    columns, e.g. a tag first used mid-month). With ``zone``, each file is first kept as a
+    snapshot there (``lib.snapshots``) and the SELECT reads the snapshot."""
+    delivery_id, dataset = lineage(delivery)
     staged = []
     for file in delivery.files:
         path, where = paths[file.key], describe[file.key]
@@ -89,17 +94,39 @@ def stage_delivery(
                 if misread is not None:
                     raise misread from None
             raise DeliveryError(f"{where}: {error}") from None
+        snapshot = None
+        reader = reader_sql(file.format, [path])
+        if zone is not None:
+            snapshot = str(
+                take_snapshot(con, zone, path, file.format, (dataset, delivery_id, file.key))
+            )
+            reader = snapshot_reader(snapshot)
         source = (
             f"(SELECT *, {sql_literal(delivery_id)} AS x_DeliveryId, "
-            f"{sql_literal(file.key)} AS x_SourceFile "
-            f"FROM {reader_sql(file.format, [path])})"
+            f"{sql_literal(file.key)} AS x_SourceFile FROM {reader})"
         )
         staged.append(
             StagedFile(
-                file.key, path, file.format, layout, source, cur_staging_select(source, layout)
+                file.key,
+                snapshot or path,
+                file.format,
+                layout,
+                source,
+                cur_staging_select(source, layout),
+                snapshot,
             )
         )
     return staged
+
+
+def typed_sql(file: StagedFile, delivery: CurDelivery | DataExportDelivery) -> str:
+    """The file's typed rows of every day, with the dataset and billing period columns (what a
+    snapshot entry of raw.aws_cur serves)."""
+    _, dataset = lineage(delivery)
+    return (
+        f"SELECT *, {sql_literal(dataset)} AS x_Dataset, "
+        f"{sql_literal(delivery.billing_period)} AS x_BillingPeriod FROM ({file.select})"
+    )
 
 
 def window_sql(
@@ -219,8 +246,16 @@ def diagnose_type_errors(
 
 # --- rows and the billing period ---------------------------------------------------------------
 def file_rows(con: duckdb.DuckDBPyConnection, file: StagedFile, where: str) -> list[MonthRows]:
-    """Every row of the file counted per usage month and currency (one typed read: a value the
-    casts reject fails here, named, before anything is written)."""
+    """Every row of the file counted per usage month and currency, after every value the typed
+    view's casts would reject is looked for (a raw table kept as snapshots types rows when read,
+    so a bad value must fail here, named, before anything is written)."""
+    checks = cast_failures(file.layout)
+    if checks:
+        counts = con.execute(
+            f"SELECT {', '.join(f'count_if({c})' for _, c, _ in checks)} FROM {file.source}"
+        ).fetchone()
+        if any(counts):
+            raise type_error(con, file, where, Exception("a value the casts reject"))
     try:
         rows = con.execute(
             f"""SELECT strftime(charge_date, '%Y-%m'), line_item_currency_code, count(*),
