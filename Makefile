@@ -87,7 +87,7 @@ CONFORMANCE_ARGS ?=
 conformance: $(VENV)/.installed-test $(FOCUS_VALIDATOR)
 	$(BIN)/python -m finops_assets_tests.conformance $(CONFORMANCE_ARGS)
 
-BENCH_ARGS ?= --rows 1000000 --cur
+BENCH_ARGS ?= --rows 1000000 --rows 5000000 --cur-rows 1000000 --cur-rows 5000000 --cur-month 5000000
 bench: $(VENV)/.installed-test $(FOCUS_CONVERTER)
 	FOCUS_CONVERTER=$(FOCUS_CONVERTER) $(BIN)/python -m finops_assets_tests.bench $(BENCH_ARGS)
 

@@ -8,7 +8,10 @@ from finops_assets_tests import bench
 def test_bench_runs_and_reports(tmp_path, capsys):
     out = tmp_path / "result.json"
     assert bench.main(["--rows", "3000", "--keep", str(tmp_path / "work"), "--json", str(out)]) == 0
-    (result,) = json.loads(out.read_text())
+    figures = json.loads(out.read_text())
+    (result,) = figures["focus_day"]
+    assert figures["bench_seconds"] > 0
+    assert 0 < result["contracts_seconds"] < result["checks_seconds"] < result["run_seconds"]
     assert result["rows"] == 3000
     assert sorted(s["name"] for s in result["stages"]) == [
         "core/allocated_costs",
@@ -32,18 +35,35 @@ def test_bench_runs_and_reports(tmp_path, capsys):
 
 
 def test_cur_stage_runs_and_reports_every_figure(tmp_path, monkeypatch):
-    # No converter here: the stage must still report ours, the floor and the raw-copy bound.
+    # No converter here: the stage must still report ours and both floors.
     monkeypatch.setattr(bench, "FOCUS_CONVERTER", tmp_path / "absent")
-    text = bench.bench_cur(2000, tmp_path / "work")
+    text, figures = bench.bench_cur(2000, tmp_path / "work")
     for needle in (
         "raw/aws_cur (CUR)",
         "core/cost_facts (CUR)",
         "CUR floor (plain DuckDB)",
-        "(lower bound)",
+        "same FOCUS output, one statement",
         "ours / floor = ",
-        "ours / (floor + raw copy) = ",
+        "ours / same-output floor = ",
     ):
         assert needle in text, text
     rows = [line.split() for line in text.splitlines() if "(CUR)" in line]
     # name ... seconds rows/s peak "MiB": seconds is the fourth token from the end.
     assert len(rows) == 2 and all(float(r[-4]) > 0 for r in rows), text
+    # The same-output floor writes what core.cost_facts holds for the day, row for row.
+    assert figures["same_output_floor"]["rows"] == figures["fact_rows"] > 0
+    assert figures["ratio"] > 0 and "focus_converter" not in figures
+
+
+def test_cur_month_through_the_cli(tmp_path):
+    text, figures = bench.bench_cur_month(3100, tmp_path / "month")
+    assert "CLI / floor = " in text, text
+    assert figures["rows"] > 0 and figures["cli_seconds"] > figures["run_seconds"] > 0
+    # raw/aws_cur and core/cost_facts checks ran inside the one run
+    assert figures["checks_evaluated"] >= 5
+
+
+def test_backfill_is_one_run(tmp_path):
+    text, figures = bench.bench_backfill(3, 500, tmp_path / "backfill")
+    assert figures["runs"] == 1 and figures["rows"] == 1500, text
+    assert 0 < figures["dagster_share"] < 1
