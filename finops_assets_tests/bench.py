@@ -376,9 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument(
-        "--rows", type=int, action="append", help="FOCUS rows per day (repeatable)"
-    )
+    parser.add_argument("--rows", type=int, action="append", help="FOCUS rows per day (repeatable)")
     parser.add_argument(
         "--cur-rows", type=int, action="append", help="CUR -> FOCUS: CUR rows of one day"
     )
@@ -551,9 +549,7 @@ def run_same_output_floor(files: list[Path], workdir: Path, sampler: PeakSampler
     rows = con.execute("SELECT count(*) FROM facts").fetchone()[0]
     con.close()
     end = time.time()
-    return Stage(
-        "same FOCUS output, one statement", end - start, sampler.peak(start, end), rows
-    )
+    return Stage("same FOCUS output, one statement", end - start, sampler.peak(start, end), rows)
 
 
 def run_cur_chain(landing: Path, workdir: Path, sampler: PeakSampler) -> list[Stage]:

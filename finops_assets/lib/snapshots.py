@@ -31,7 +31,8 @@ from pathlib import Path
 import duckdb
 
 from finops_assets.lib import warehouse as wh
-from finops_assets.lib.loading import reader_sql, sql_literal
+from finops_assets.lib.deliveries import DeliveryError
+from finops_assets.lib.loading import SourceFile, describe_file, reader_sql, sql_literal
 
 REGISTRY_SUFFIX = "__snapshots"
 # Stands for the raw zone's folder in the SELECTs the registry keeps, so a warehouse moved with
@@ -114,6 +115,45 @@ def take_snapshot(
     return target
 
 
+def snapshot_file(
+    con: duckdb.DuckDBPyConnection,
+    zone: Path,
+    local_path: str,
+    fmt: str,
+    identity: Sequence[str],
+    where: str,
+) -> Path:
+    """``take_snapshot``, with a file that cannot be read to the end named (a CSV is read whole
+    here, once)."""
+    try:
+        return take_snapshot(con, zone, local_path, fmt, identity)
+    except duckdb.Error as error:
+        raise DeliveryError(
+            f"{where}: cannot be read to the end ({str(error).splitlines()[0]}). The file is "
+            "truncated or malformed. Fix: re-deliver it, or remove this delivery's manifest so "
+            "the previous delivery is used; nothing was written."
+        ) from None
+
+
+def snapshot_source(
+    con: duckdb.DuckDBPyConnection,
+    zone: Path,
+    file: SourceFile,
+    identity: Sequence[str],
+    where: str,
+) -> SourceFile:
+    """The snapshot of a probed delivered file, as the file to read from now on (its columns
+    as the snapshot holds them: a column the reader derived from the landing path, such as
+    ``billing_period=YYYY-MM/``, is not part of the delivery)."""
+    path = snapshot_file(con, zone, file.path, file.format, identity, where)
+    return SourceFile(
+        key=file.key,
+        path=str(path),
+        format="parquet",
+        columns=describe_file(con, str(path), "parquet", where),
+    )
+
+
 def snapshot_reader(path: Path | str) -> str:
     return f"read_parquet({sql_literal(str(path))})"
 
@@ -136,9 +176,17 @@ def trim(entries: Iterable[SnapshotEntry], first: date, last: date) -> list[Snap
             out.append(entry)
             continue
         if entry.first < first:
-            out.append(SnapshotEntry(entry.snapshot, entry.select_sql, entry.first, first - timedelta(days=1)))
+            out.append(
+                SnapshotEntry(
+                    entry.snapshot, entry.select_sql, entry.first, first - timedelta(days=1)
+                )
+            )
         if entry.last > last:
-            out.append(SnapshotEntry(entry.snapshot, entry.select_sql, last + timedelta(days=1), entry.last))
+            out.append(
+                SnapshotEntry(
+                    entry.snapshot, entry.select_sql, last + timedelta(days=1), entry.last
+                )
+            )
     return out
 
 
@@ -155,7 +203,10 @@ def merge(entries: Iterable[SnapshotEntry]) -> list[SnapshotEntry]:
         for entry in group[1:]:
             if entry.first <= current.last + timedelta(days=1):
                 current = SnapshotEntry(
-                    current.snapshot, current.select_sql, current.first, max(current.last, entry.last)
+                    current.snapshot,
+                    current.select_sql,
+                    current.first,
+                    max(current.last, entry.last),
                 )
             else:
                 out.append(current)
@@ -202,9 +253,7 @@ def _write_registry(
         empty = "SELECT " + ", ".join(
             f"CAST(NULL AS {t}) AS {wh.quote_identifier(c)}" for c, t in columns.items()
         )
-    con.execute(
-        f"CREATE OR REPLACE VIEW {wh.qualified(table)} AS {view_sql(kept, empty, zone)}"
-    )
+    con.execute(f"CREATE OR REPLACE VIEW {wh.qualified(table)} AS {view_sql(kept, empty, zone)}")
 
 
 def snapshot_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -321,6 +370,7 @@ def replace_snapshot_partitions(
     con.execute("BEGIN TRANSACTION")
     try:
         created = not wh.table_exists(con, table)
+        columns_before = {c.lower() for c in wh.table_columns(con, table)}
         _ensure_registry(con, table, zone)
         deleted = _count(con, table, first, last)
         before = _entries(con, table)
@@ -328,15 +378,23 @@ def replace_snapshot_partitions(
         fallback = empty_sql or next((e.select_sql for e in [*entries, *before]), None)
         _write_registry(con, table, zone, kept, fallback)
         inserted = _count(con, table, first, last)
+        added = tuple(
+            (c, t)
+            for c, t in wh.table_columns(con, table).items()
+            if not created and c.lower() not in columns_before
+        )
         if validate is not None:
             validate(con)
         con.execute("COMMIT")
     except Exception as error:
         with contextlib.suppress(duckdb.Error):
             con.execute("ROLLBACK")
-        with contextlib.suppress(duckdb.Error, OSError):
-            remove_unreferenced(con, table, zone)
-        described = describe_error(con, error) if describe_error else None
+        try:
+            # The diagnosis may read the new snapshots: they are removed after it.
+            described = describe_error(con, error) if describe_error else None
+        finally:
+            with contextlib.suppress(duckdb.Error, OSError):
+                remove_unreferenced(con, table, zone)
         if described is not None:
             raise described from error
         raise
@@ -346,7 +404,7 @@ def replace_snapshot_partitions(
         days=tuple(day_list),
         rows_deleted=int(deleted),
         rows_inserted=int(inserted),
-        schema_change=wh.SchemaChange(added_columns=(), created=created),
+        schema_change=wh.SchemaChange(added_columns=added, created=created),
     )
 
 

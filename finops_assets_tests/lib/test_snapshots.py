@@ -75,8 +75,7 @@ def test_days_come_from_the_snapshot_loaded_for_them(con, tmp_path):
     ]
     # The first snapshot serves two ranges now; the registry keeps file names, not paths.
     registry = con.execute(
-        f"SELECT snapshot, first_day::VARCHAR, last_day::VARCHAR FROM {TABLE}__snapshots "
-        "ORDER BY 2"
+        f"SELECT snapshot, first_day::VARCHAR, last_day::VARCHAR FROM {TABLE}__snapshots ORDER BY 2"
     ).fetchall()
     assert [(r[1], r[2]) for r in registry] == [
         ("2025-01-01", "2025-01-01"),

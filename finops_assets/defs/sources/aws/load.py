@@ -37,7 +37,7 @@ from finops_assets.lib.loading import (
     sql_literal,
 )
 from finops_assets.lib.period_rows import MonthRows, OutsideRows, outside_rows, placed
-from finops_assets.lib.snapshots import snapshot_reader, take_snapshot
+from finops_assets.lib.snapshots import snapshot_file, snapshot_reader
 from finops_assets.lib.warehouse import quote_identifier as q
 
 # Rows a CUR must never carry (checked inside the write transaction, per file).
@@ -98,7 +98,7 @@ def stage_delivery(
         reader = reader_sql(file.format, [path])
         if zone is not None:
             snapshot = str(
-                take_snapshot(con, zone, path, file.format, (dataset, delivery_id, file.key))
+                snapshot_file(con, zone, path, file.format, (dataset, delivery_id, file.key), where)
             )
             reader = snapshot_reader(snapshot)
         source = (
