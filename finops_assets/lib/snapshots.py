@@ -280,6 +280,8 @@ def refresh_views(con: duckdb.DuckDBPyConnection, database: str) -> list[str]:
         entries = _entries(con, table)
         if row is None or not entries or str(zone) in row[0]:
             continue
+        if not all((zone / e.snapshot).exists() for e in entries):
+            continue  # the warehouse was copied without its raw zone: nothing to point at
         con.execute(
             f"CREATE OR REPLACE VIEW {wh.qualified(table)} AS {view_sql(entries, None, zone)}"
         )
