@@ -1,12 +1,23 @@
-"""`make bench`: the chain on one generated day, against a plain DuckDB floor.
+"""`make bench`: the pipeline against plain DuckDB floors, paired in one run.
 
-    python -m finops_assets_tests.bench [--rows 1000000] [--rows 5000000] [--keep DIR]
+    python -m finops_assets_tests.bench [--rows N ...] [--cur-rows N ...] [--cur-month N]
+                                        [--backfill DAYS [--backfill-rows N]] [--keep DIR]
 
-For each size: generate one day of FOCUS exports (in a subprocess, so the generator's memory does
-not count), run raw/focus -> core/cost_facts -> marts for that day in-process through Dagster, and
-report per stage wall time, rows/s and peak RSS (sampled every 10 ms). The floor is one plain
-DuckDB session doing the same projection (files -> typed FOCUS table) and the same rollup on the
-same files. Checks are timed separately: they are not part of the chain's throughput.
+* ``--rows N``: one generated day of N FOCUS rows through every asset and check, in-process
+  through Dagster: per stage wall time, rows/s and peak RSS (sampled every 10 ms), against the
+  floor (one plain DuckDB session doing the projection files -> typed FOCUS table and the rollup
+  on the same files).
+* ``--cur-rows N``: CUR -> FOCUS (raw/aws_cur + core/cost_facts) on one day of N legacy CUR rows
+  in Athena Parquet, against the CUR floor (one plain statement: the 27-column projection), the
+  same-output floor (our FOCUS SQL as one plain statement, no pipeline) and focus-converter.
+* ``--cur-month N``: a month of N CUR rows, raw + facts with their checks through
+  ``dagster asset materialize --partition-range`` (a fresh process, as a user runs it).
+* ``--backfill DAYS``: DAYS days of ``--backfill-rows`` FOCUS rows, every asset and check, as one
+  ranged run; its time and Dagster's share of it.
+
+Each piece runs in its own process (peak RSS of one does not carry into the next); generation
+runs in a subprocess and is not timed. Figures go to ``bench-results.json`` (``--json``) as well
+as the tables printed.
 """
 
 import argparse

@@ -32,7 +32,7 @@ import duckdb
 
 from finops_assets.lib import warehouse as wh
 from finops_assets.lib.deliveries import DeliveryError
-from finops_assets.lib.loading import SourceFile, describe_file, reader_sql, sql_literal
+from finops_assets.lib.loading import reader_sql, sql_literal
 
 REGISTRY_SUFFIX = "__snapshots"
 # Stands for the raw zone's folder in the SELECTs the registry keeps, so a warehouse moved with
@@ -133,25 +133,6 @@ def snapshot_file(
             "truncated or malformed. Fix: re-deliver it, or remove this delivery's manifest so "
             "the previous delivery is used; nothing was written."
         ) from None
-
-
-def snapshot_source(
-    con: duckdb.DuckDBPyConnection,
-    zone: Path,
-    file: SourceFile,
-    identity: Sequence[str],
-    where: str,
-) -> SourceFile:
-    """The snapshot of a probed delivered file, as the file to read from now on (its columns
-    as the snapshot holds them: a column the reader derived from the landing path, such as
-    ``billing_period=YYYY-MM/``, is not part of the delivery)."""
-    path = snapshot_file(con, zone, file.path, file.format, identity, where)
-    return SourceFile(
-        key=file.key,
-        path=str(path),
-        format="parquet",
-        columns=describe_file(con, str(path), "parquet", where),
-    )
 
 
 def snapshot_reader(path: Path | str) -> str:

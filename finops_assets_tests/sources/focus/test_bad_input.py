@@ -253,27 +253,3 @@ def test_part_file_copied_under_another_name_is_caught(loaded):
     assert "part-00000 (1).parquet" in evaluation.metadata["details"].value
     after = pipeline.snapshot(DAY)
     assert after["mart.daily_cost_by_team"] == before["mart.daily_cost_by_team"]
-
-
-def test_raw_keeps_its_snapshots_when_the_landing_files_go(loaded):
-    """raw.focus is a view over snapshots kept beside the warehouse (lib.snapshots): the
-    provider's bucket lifecycle removing the delivered files later changes nothing downstream."""
-    pipeline, before = loaded
-    assert pipeline.query(
-        "SELECT table_type FROM information_schema.tables WHERE table_name = 'focus'"
-    ) == [("VIEW",)]
-    shutil.rmtree(pipeline.landing / "focus")
-    result = pipeline.materialize(
-        DAY,
-        DAY,
-        [
-            "core/cost_facts",
-            "core/amortized_costs",
-            "core/allocated_costs",
-            "mart/daily_cost_by_team",
-            "mart/untagged_spend",
-        ],
-    )
-    assert result.success, failure_messages(result)
-    assert failed_checks(result) == []
-    assert pipeline.snapshot(DAY) == before

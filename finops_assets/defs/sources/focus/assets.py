@@ -1,6 +1,5 @@
 """raw/focus: FOCUS exports from any producer, loaded per charge day from complete deliveries."""
 
-import functools
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 
@@ -19,7 +18,6 @@ from finops_assets.defs.sources.focus.deliveries import (
 )
 from finops_assets.defs.sources.focus.load import (
     outside_period_rows,
-    refuse_cast_failures,
     refuse_incomplete_days,
     refuse_recency_incomplete_days,
     typed_select,
@@ -45,11 +43,6 @@ from finops_assets.lib.period_rows import (
     outside_period_error,
 )
 from finops_assets.lib.restatement import FOCUS_MEASURE, Incoming
-from finops_assets.lib.snapshots import (
-    SnapshotEntry,
-    replace_snapshot_partitions,
-    snapshot_source,
-)
 from finops_assets.metadata import add_daily_money_metadata
 from finops_assets.resources.landing import LandingZone
 from finops_assets.resources.rules import RulesResource
@@ -119,7 +112,6 @@ def build(ctx: DefsContext) -> dg.Definitions:
             return no_deliveries_result(
                 context, warehouse, RAW_FOCUS_TABLE, days, landing.url("focus")
             )
-        zone = warehouse.raw_zone(RAW_FOCUS_TABLE)
         used: set[str] = set()
         empty_days: list[str] = []
         unloaded: list[str] = []  # deliveries whose files carry days the load did not store
@@ -159,26 +151,13 @@ def build(ctx: DefsContext) -> dg.Definitions:
             with landing.local_files(keys) as paths, warehouse.get_connection() as con:
                 describe = {key: landing.url(key) for key in keys}
                 selects, sources, delivered = [], [], []
-                entries: list[SnapshotEntry] = []
                 month_outside: list[OutsideRows] = []
                 for d, claimed_days in claimed:
                     by_format: dict[str, list[SourceFile]] = defaultdict(list)
                     for f in d.files:
-                        where = describe[f.key]
-                        probed = probe_file(con, f.key, paths[f.key], f.format, where)
-                        # Kept once as delivered in the raw zone; read from there from now on.
-                        identity = (f"{d.provider}/{d.dataset}", d.delivery_id, f.key)
-                        snap = snapshot_source(con, zone, probed, identity, where)
-                        refuse_cast_failures(con, snap, where)
-                        entries.append(
-                            SnapshotEntry(
-                                snap.path,
-                                typed_select([snap], d, (date.min, date.max)),
-                                chunk[0],
-                                chunk[1],
-                            )
+                        by_format[f.format].append(
+                            probe_file(con, f.key, paths[f.key], f.format, describe[f.key])
                         )
-                        by_format[snap.format].append(snap)
                     whole = []
                     for files in by_format.values():
                         selects.append(typed_select(files, d, chunk))
@@ -219,21 +198,11 @@ def build(ctx: DefsContext) -> dg.Definitions:
                         return None
                     return diagnose_file_errors(con, sources, describe)
 
-                chunk_days = [
-                    chunk[0] + timedelta(days=i) for i in range((chunk[1] - chunk[0]).days + 1)
-                ]
                 write = guard.replace_partitions(
                     con,
                     RAW_FOCUS_TABLE,
                     select_sql,
-                    chunk_days,
-                    writer=functools.partial(
-                        replace_snapshot_partitions,
-                        table=RAW_FOCUS_TABLE,
-                        zone=zone,
-                        entries=entries,
-                        days=chunk_days,
-                    ),
+                    [chunk[0] + timedelta(days=i) for i in range((chunk[1] - chunk[0]).days + 1)],
                     validate=lambda con, chunk=chunk, describe=describe: (
                         validate_loaded_rows(con, RAW_FOCUS_TABLE, chunk, describe),
                         refuse_incomplete_days(con, RAW_FOCUS_TABLE, chunk, describe),

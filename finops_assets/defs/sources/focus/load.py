@@ -51,56 +51,6 @@ def _cast(source: str | None, source_type: str | None, target_type: str) -> str:
     return f"CAST({column} AS {target_type})"
 
 
-def _source_column(by_lower: dict[str, str], column: str) -> str | None:
-    """The delivered column feeding FOCUS ``column`` (case-insensitive, or a known substitute)."""
-    source = by_lower.get(column.lower())
-    if source is None:
-        source = next(
-            (
-                by_lower[s.lower()]
-                for s in COLUMN_SUBSTITUTES.get(column, ())
-                if s.lower() in by_lower
-            ),
-            None,
-        )
-    return source
-
-
-def refuse_cast_failures(con: duckdb.DuckDBPyConnection, file: SourceFile, where: str) -> None:
-    """Every value ``typed_select``'s casts would reject in one file (numbers, timestamps), named
-    by column, sample and count, before anything is written: a raw table kept as snapshots types
-    its rows when read, so a bad value must fail the load, not a later reader."""
-    by_lower = {c.lower(): c for c in file.columns}
-    checks = []
-    for column, target in FOCUS_COLUMNS.items():
-        source = _source_column(by_lower, column)
-        if source is None or target not in (MONEY, QUANTITY, TIMESTAMP):
-            continue
-        c = q(source)
-        if file.columns[source] == "VARCHAR":
-            bad = f"NULLIF(trim({c}), '') IS NOT NULL AND TRY_CAST(trim({c}) AS {target}) IS NULL"
-            value = c
-        else:
-            bad = f"{c} IS NOT NULL AND TRY_CAST({c} AS {target}) IS NULL"
-            value = f"CAST({c} AS VARCHAR)"
-        checks.append((source, target, bad, value))
-    if not checks:
-        return
-    aggregates = ", ".join(
-        f"count_if({bad}), list({value}) FILTER ({bad})[1:5]" for _, _, bad, value in checks
-    )
-    row = con.execute(f"SELECT {aggregates} FROM {reader_sql(file.format, [file.path])}").fetchone()
-    for index, (source, target, _, _) in enumerate(checks):
-        count, samples = row[2 * index], row[2 * index + 1]
-        if count:
-            expected = "a timestamp (ISO 8601, UTC)" if target == TIMESTAMP else "a number"
-            raise DeliveryError(
-                f"{where}: column {source} has {count} value(s) that are not {expected}, "
-                f"e.g. {samples}. Fix: correct the export (no currency symbols, thousands "
-                "separators or text in numeric columns) and re-deliver it."
-            )
-
-
 def typed_select(
     files: Sequence[SourceFile], delivery: FocusDelivery, days: tuple[date, date]
 ) -> str:
@@ -114,7 +64,16 @@ def typed_select(
     by_lower = {c.lower(): c for c in union}
     expressions = []
     for column, target_type in FOCUS_COLUMNS.items():
-        source = _source_column(by_lower, column)
+        source = by_lower.get(column.lower())
+        if source is None:
+            source = next(
+                (
+                    by_lower[s.lower()]
+                    for s in COLUMN_SUBSTITUTES.get(column, ())
+                    if s.lower() in by_lower
+                ),
+                None,
+            )
         expressions.append(
             f"{_cast(source, union.get(source) if source else None, target_type)} AS {q(column)}"
         )
