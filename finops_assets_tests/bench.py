@@ -99,7 +99,9 @@ def newest_files(landing: Path) -> list[Path]:
     return sorted(p for folder in newest.values() for p in folder.glob("part-*"))
 
 
-def run_floor(files: list[Path], workdir: Path, sampler: PeakSampler) -> Stage:
+def run_floor(
+    files: list[Path], workdir: Path, sampler: PeakSampler, memory_limit: str = "1GB"
+) -> Stage:
     """The same projection and rollup, as plain DuckDB, on the same files."""
     import duckdb
 
@@ -126,7 +128,7 @@ def run_floor(files: list[Path], workdir: Path, sampler: PeakSampler) -> Stage:
         )
     start = time.time()
     con = duckdb.connect(
-        str(workdir / "floor.duckdb"), config={"memory_limit": "1GB", "threads": 2}
+        str(workdir / "floor.duckdb"), config={"memory_limit": memory_limit, "threads": 2}
     )
     con.execute(
         "SET TimeZone = 'UTC'; SET preserve_insertion_order = false; SET enable_progress_bar = false"
@@ -433,6 +435,9 @@ def main(argv: list[str] | None = None) -> int:
             cmd += ["--json", str(part), *(["--keep", str(keep)] if keep else [])]
             subprocess.run(cmd, check=True)
             merge_figures(results, json.loads(part.read_text()))
+        # Written after every piece: a later piece failing keeps the figures measured so far.
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2, default=str))
     results["bench_seconds"] = time.time() - started
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2, default=str))
@@ -757,6 +762,22 @@ def run_process(command: list[str], env: dict) -> tuple[float, int]:
     return time.time() - start, peak
 
 
+def step_seconds(instance, run_id: str) -> tuple[float, int]:
+    """Seconds spent inside the run's asset and check steps, and how many checks it evaluated."""
+    steps, starts, checks = 0.0, {}, 0
+    for entry in instance.all_logs(run_id):
+        event = entry.dagster_event
+        if event is None:
+            continue
+        if event.event_type_value == "STEP_START":
+            starts[event.step_key] = entry.timestamp
+        elif event.event_type_value == "STEP_SUCCESS":
+            steps += entry.timestamp - starts[event.step_key]
+        elif event.event_type_value == "ASSET_CHECK_EVALUATION":
+            checks += 1
+    return steps, checks
+
+
 def run_shares(dagster_home: Path) -> dict:
     """From the instance the CLI wrote: run wall time, time inside asset and check steps, and
     how many checks ran."""
@@ -765,17 +786,7 @@ def run_shares(dagster_home: Path) -> dict:
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
         (run,) = instance.get_runs()
         stats = instance.get_run_stats(run.run_id)
-        steps, starts, checks = 0.0, {}, 0
-        for entry in instance.all_logs(run.run_id):
-            event = entry.dagster_event
-            if event is None:
-                continue
-            if event.event_type_value == "STEP_START":
-                starts[event.step_key] = entry.timestamp
-            elif event.event_type_value == "STEP_SUCCESS":
-                steps += entry.timestamp - starts[event.step_key]
-            elif event.event_type_value == "ASSET_CHECK_EVALUATION":
-                checks += 1
+        steps, checks = step_seconds(instance, run.run_id)
         return {
             "run_seconds": stats.end_time - stats.start_time,
             "step_seconds": steps,
@@ -868,7 +879,8 @@ def bench_backfill(days: int, rows: int, keep: Path | None) -> tuple[str, dict]:
     clean_warehouses(workdir)
     end_day = (date.fromisoformat(start_day) + timedelta(days=days - 1)).isoformat()
     with PeakSampler() as sampler:
-        floor = run_floor(newest_files(landing), workdir, sampler)
+        # Hundreds of files in one statement: the floor gets the memory the pipeline may use.
+        floor = run_floor(newest_files(landing), workdir, sampler, memory_limit="8GB")
         warehouse = str(workdir / "warehouse.duckdb")
         defs = build_defs(
             Settings(landing_url=str(landing), warehouse=warehouse, start_date=start_day)
@@ -886,15 +898,7 @@ def bench_backfill(days: int, rows: int, keep: Path | None) -> tuple[str, dict]:
             )
             seconds = time.time() - t0
             peak = sampler.peak(t0, time.time())
-            steps, starts = 0.0, {}
-            for entry in instance.all_logs(result.run_id):
-                event = entry.dagster_event
-                if event is None:
-                    continue
-                if event.event_type_value == "STEP_START":
-                    starts[event.step_key] = entry.timestamp
-                elif event.event_type_value == "STEP_SUCCESS":
-                    steps += entry.timestamp - starts[event.step_key]
+            steps, _ = step_seconds(instance, result.run_id)
             runs = len(instance.get_runs())
     dagster_share = (seconds - steps) / seconds
     text = (
