@@ -619,6 +619,19 @@ def run_cur_chain(landing: Path, workdir: Path, sampler: PeakSampler) -> list[St
     return [*stages, total]
 
 
+def wait_with_peak(process: psutil.Popen) -> int:
+    """Wait for ``process``; the peak RSS of it and its children, sampled every 50 ms."""
+    peak = 0
+    while process.poll() is None:
+        try:
+            tree = [process, *process.children(recursive=True)]
+            peak = max(peak, sum(p.memory_info().rss for p in tree))
+        except psutil.Error:
+            pass
+        time.sleep(0.05)
+    return peak
+
+
 def run_focus_converter(assembly: Path, workdir: Path, rows: int) -> Stage | None:
     """The FinOps Foundation converter in its fastest mode, in its own virtualenv."""
     if not FOCUS_CONVERTER.exists():
@@ -649,14 +662,7 @@ def run_focus_converter(assembly: Path, workdir: Path, rows: int) -> Stage | Non
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    peak = 0
-    while process.poll() is None:
-        try:
-            tree = [process, *process.children(recursive=True)]
-            peak = max(peak, sum(p.memory_info().rss for p in tree))
-        except psutil.Error:
-            pass
-        time.sleep(0.05)
+    peak = wait_with_peak(process)
     if process.returncode != 0:
         print(f"(focus-converter failed with exit code {process.returncode})")
         return None
@@ -745,16 +751,10 @@ def run_process(command: list[str], env: dict) -> tuple[float, int]:
     """Wall seconds and peak RSS (the process and its children) of a command that must pass."""
     start = time.time()
     process = psutil.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    peak, output = 0, []
+    output = []
     reader = threading.Thread(target=lambda: output.append(process.stdout.read()), daemon=True)
     reader.start()
-    while process.poll() is None:
-        try:
-            tree = [process, *process.children(recursive=True)]
-            peak = max(peak, sum(p.memory_info().rss for p in tree))
-        except psutil.Error:
-            pass
-        time.sleep(0.05)
+    peak = wait_with_peak(process)
     reader.join()
     if process.returncode != 0:
         tail = b"".join(output).decode(errors="replace")[-3000:]
