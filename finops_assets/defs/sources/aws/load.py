@@ -142,19 +142,6 @@ def window_sql(
     """
 
 
-def staging_sql(
-    con: duckdb.DuckDBPyConnection,
-    delivery: CurDelivery | DataExportDelivery,
-    paths: dict[str, str],
-    describe: dict[str, str],
-    days: tuple[date, date],
-) -> dict[str, str]:
-    """One staging SELECT per file of the delivery, each limited to ``days``."""
-    return {
-        f.key: window_sql(f, delivery, days) for f in stage_delivery(con, delivery, paths, describe)
-    }
-
-
 # --- CSV dialect ------------------------------------------------------------------------------
 def header_line(path: str) -> str:
     """The first line of a CSV (gzip or plain), without its line break and BOM."""
