@@ -2,15 +2,47 @@
 
 ``AutomationCondition.eager()`` only looks at the latest time partition, but providers restate
 whole past months (DOMAIN §1): when the sensors reload older days of a raw table, those same days
-must be rebuilt in every table below it. This condition is eager's rule applied to every daily
-partition that is updated upstream, without eager's "newly missing" part (which would try to build
-all history the first time the condition is evaluated).
+must be rebuilt in every table below it. The condition here is true for every daily partition
+whose upstream day was updated *after* the partition itself was last built.
+
+It compares timestamps instead of using ``any_deps_updated().since_last_handled()``. With that
+form, a restatement lost its rebuild when it landed between two ticks in which the downstream
+day was also updated (a rebuild of the previous delivery finishing just before the restated raw
+day was written): both "a dep updated" and "handled" were true in one tick, the reset won, and the
+restated day stayed stale downstream with nothing said. ``newly_updated`` carries the time of
+each partition's newest materialization, so ``since`` can tell which came last. (A raw day cannot
+be rewritten while the day below it is being built from it: both steps hold the single
+``finops_warehouse`` pool slot, so "newer" is exact. Above 100 updated partitions in one tick
+Dagster falls back to the tick's time for all of them, and then the downstream update wins.)
+
+Also:
+- Nothing is built on the first evaluation (no "newly missing": that would build all history).
+- Days whose dependency will be requested in the same tick are requested with it, so a
+  restated month is one backfill down the whole chain, not one per layer.
+- A day whose rebuild failed is not retried on every tick; the next upstream update (a new
+  delivery) tries again, and a manual run clears it.
 """
 
 import dagster as dg
 
+AC = dg.AutomationCondition
+
+# A dep's newest materialization is newer than this partition's own (per-partition timestamps).
+_DEP_NEWER = AC.any_deps_match(AC.newly_updated()).since(AC.newly_updated()).with_label(
+    "a dependency day was updated after this day was built"
+)
+
+# The rebuild failed, and no dependency has been updated since.
+_FAILED_SINCE_DEP_UPDATE = (
+    AC.execution_failed()
+    .newly_true()
+    .since(AC.any_deps_match(AC.newly_updated()))
+    .with_label("its rebuild failed and nothing upstream changed since")
+)
+
 RESTATED_DAYS_PROPAGATE = (
-    dg.AutomationCondition.any_deps_updated().since_last_handled()
-    & ~dg.AutomationCondition.any_deps_in_progress()
-    & ~dg.AutomationCondition.in_progress()
+    (_DEP_NEWER | AC.any_deps_match(AC.will_be_requested()))
+    & ~_FAILED_SINCE_DEP_UPDATE
+    & ~AC.any_deps_in_progress()
+    & ~AC.in_progress()
 ).with_label("rebuild every day whose upstream day was reloaded")

@@ -127,6 +127,10 @@ class AlertsConfig(_Strict):
     ui_base_url: str | None = None
     # Ticks (about 30 s apart) a failing target is retried before the alert is given up.
     max_attempts: int = Field(default=20, ge=1)
+    # On the sensor's very first tick, failures recorded this many minutes before it are still
+    # sent (the daemon may run a load before it first evaluates this sensor); older history is
+    # not replayed. 0: start at the end of the event log.
+    replay_minutes: float = Field(default=60, ge=0)
 
     @field_validator("ui_base_url")
     @classmethod

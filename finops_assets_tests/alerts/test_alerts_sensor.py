@@ -199,6 +199,29 @@ def test_each_failure_is_delivered_once(instance, rules_file, webhook, mailbox):
     assert DeliveryCursor.parse(cursor).pending == {}
 
 
+def test_failures_just_before_the_first_tick_are_still_sent(instance, rules_file, webhook):
+    # The daemon may run a load (and fail its checks) before it first evaluates this sensor.
+    path = rules_file(email=[], min_severity="error")
+    fail_a_check_and_a_run(instance)
+    reason, cursor = tick(instance, path, None)
+    assert "the 60 minutes before it are sent from the next tick" in reason
+    reason, cursor = tick(instance, path, cursor)
+    assert reason == "2 alert(s): 2 delivered, 0 delivery error(s)."
+    assert sorted(b["kind"] for b in webhook.bodies()) == ["check_failed", "run_failed"]
+
+
+def test_older_history_is_not_replayed(instance, rules_file, webhook):
+    path = rules_file(email=[], replay_minutes=0)
+    fail_a_check_and_a_run(instance)
+    reason, cursor = tick(instance, path, None)
+    ceiling = instance.event_log_storage.get_maximum_record_id()
+    assert reason.startswith(f"First tick: alerting starts after event storage id {ceiling};")
+    assert "none was recorded in the 0 minutes before it" in reason
+    reason, cursor = tick(instance, path, cursor)
+    assert reason == "Nothing to deliver: no new failed asset checks or failed runs."
+    assert webhook.requests == []
+
+
 def test_a_target_that_is_down_is_retried_without_duplicates(
     instance, rules_file, webhook, mailbox, capfd
 ):

@@ -160,6 +160,27 @@ def _fetch_new_failures(
     return {i: e for i, e in fetched.items() if i <= frontier}, frontier
 
 
+def replay_start(storage, ceiling: int, since_timestamp: float) -> int:
+    """The storage id to start after on a first tick: the last one recorded before
+    ``since_timestamp`` (a binary search over the log, whose ids grow with time), so every event
+    from then on is read; ``ceiling`` when nothing that recent exists."""
+
+    def recent_after(storage_id: int) -> bool:
+        page = storage.get_logs_for_all_runs_by_log_id(after_cursor=storage_id, limit=1)
+        return not page or next(iter(page.values())).timestamp >= since_timestamp
+
+    low, high = -1, ceiling  # recent_after(high) holds: nothing is after the ceiling
+    if recent_after(low):
+        return low
+    while high - low > 1:
+        middle = (low + high) // 2
+        if recent_after(middle):
+            high = middle
+        else:
+            low = middle
+    return high
+
+
 def _refetch(storage, storage_id: int) -> dg.EventLogEntry | None:
     page = storage.get_logs_for_all_runs_by_log_id(after_cursor=storage_id - 1, limit=1)
     return page.get(storage_id)
@@ -200,11 +221,24 @@ def alerts_sensor(context: dg.SensorEvaluationContext, rules: RulesResource) -> 
     state = DeliveryCursor.parse(context.cursor)
 
     if state is None:
-        # First tick: start at the end of the event log rather than replaying its history.
-        context.update_cursor(DeliveryCursor(after=ceiling).dumps())
+        # First tick: start near the end of the event log rather than replaying its history, but
+        # keep the failures of the last replay_minutes (a load the daemon ran before this sensor's
+        # first evaluation must still reach a person).
+        start = replay_start(
+            storage,
+            ceiling,
+            time.time() - config.replay_minutes * 60,
+        )
+        context.update_cursor(DeliveryCursor(after=start).dumps())
+        kept = (
+            f"the {config.replay_minutes:g} minutes before it are sent from the next tick"
+            if start < ceiling
+            else f"none was recorded in the {config.replay_minutes:g} minutes before it"
+        )
         return dg.SkipReason(
-            f"First tick: alerting starts after event storage id {ceiling}; failures recorded "
-            "before the sensor started are not sent (set the cursor to an earlier id to send them)."
+            f"First tick: alerting starts after event storage id {start}; of the failures "
+            f"recorded before the sensor started, {kept} (alerts.replay_minutes; set the cursor "
+            "to an earlier id to send older ones)."
         )
     if ceiling < state.after:
         context.log.warning(
