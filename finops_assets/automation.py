@@ -25,24 +25,25 @@ Also:
 
 import dagster as dg
 
-AC = dg.AutomationCondition
+_AC = dg.AutomationCondition
 
-# A dep's newest materialization is newer than this partition's own (per-partition timestamps).
-_DEP_NEWER = AC.any_deps_match(AC.newly_updated()).since(AC.newly_updated()).with_label(
+# Both operands carry each partition's newest materialization time, which ``since`` compares.
+_DEP_UPDATED = _AC.any_deps_match(_AC.newly_updated())
+
+_DEP_NEWER = _DEP_UPDATED.since(_AC.newly_updated()).with_label(
     "a dependency day was updated after this day was built"
 )
 
-# The rebuild failed, and no dependency has been updated since.
 _FAILED_SINCE_DEP_UPDATE = (
-    AC.execution_failed()
+    _AC.execution_failed()
     .newly_true()
-    .since(AC.any_deps_match(AC.newly_updated()))
+    .since(_DEP_UPDATED)
     .with_label("its rebuild failed and nothing upstream changed since")
 )
 
 RESTATED_DAYS_PROPAGATE = (
-    (_DEP_NEWER | AC.any_deps_match(AC.will_be_requested()))
+    (_DEP_NEWER | _AC.any_deps_match(_AC.will_be_requested()))
     & ~_FAILED_SINCE_DEP_UPDATE
-    & ~AC.any_deps_in_progress()
-    & ~AC.in_progress()
+    & ~_AC.any_deps_in_progress()
+    & ~_AC.in_progress()
 ).with_label("rebuild every day whose upstream day was reloaded")

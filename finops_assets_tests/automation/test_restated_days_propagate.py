@@ -14,11 +14,15 @@ D3, D4 = "2026-11-03", "2026-11-04"
 def raw() -> None: ...
 
 
-@dg.asset(key="facts", deps=[raw], partitions_def=DAYS, automation_condition=RESTATED_DAYS_PROPAGATE)
+@dg.asset(
+    key="facts", deps=[raw], partitions_def=DAYS, automation_condition=RESTATED_DAYS_PROPAGATE
+)
 def facts() -> None: ...
 
 
-@dg.asset(key="mart", deps=[facts], partitions_def=DAYS, automation_condition=RESTATED_DAYS_PROPAGATE)
+@dg.asset(
+    key="mart", deps=[facts], partitions_def=DAYS, automation_condition=RESTATED_DAYS_PROPAGATE
+)
 def mart() -> None: ...
 
 
@@ -98,9 +102,7 @@ def test_a_failed_rebuild_is_not_retried_every_tick_but_the_next_delivery_retrie
     def broken_facts() -> None:
         raise RuntimeError("contract failed")
 
-    dg.materialize(
-        [broken_facts], partition_key=D3, instance=tick.instance, raise_on_error=False
-    )
+    dg.materialize([broken_facts], partition_key=D3, instance=tick.instance, raise_on_error=False)
     assert tick() == {}
     assert tick() == {}
     _materialized(tick.instance, "raw", D3)  # a corrected delivery
