@@ -20,6 +20,7 @@ from finops_assets.lib.focus import (
     SERVICE_CATEGORIES,
 )
 from finops_assets.lib.loading import ISO_CURRENCIES
+from finops_assets.lib.warehouse import utc_date
 
 UtcTimestamp = Annotated[pd.DatetimeTZDtype, "ns", "UTC"]
 
@@ -272,7 +273,7 @@ class RawGcpBilling(_Lineage):
 # the rows its pandas original fails; a check without a twin cannot be compiled.
 DATAFRAME_CHECKS_SQL: dict[str, str] = {
     "charge_period_is_ordered": "ChargePeriodEnd > ChargePeriodStart",
-    "partition_matches_charge_start": "CAST(ChargePeriodStart AS DATE) = charge_date",
+    "partition_matches_charge_start": f"{utc_date('ChargePeriodStart')} = charge_date",
     "cost_present": (
         "(coalesce(x_ExportType, '') <> 'FocusCost' AND CostInBillingCurrency IS NOT NULL) OR "
         "(x_ExportType = 'FocusCost' AND BilledCost IS NOT NULL AND EffectiveCost IS NOT NULL)"
@@ -290,6 +291,6 @@ DATAFRAME_CHECKS_SQL: dict[str, str] = {
     ),
     "shares_only_in_pools": "x_AllocationRule = 'shared_pool' OR x_AllocationShare = 1",
     "untagged_within_total": "untagged_rows <= total_rows",
-    "partition_matches_usage_start": "CAST(usage_start_time AS DATE) = charge_date",
+    "partition_matches_usage_start": f"{utc_date('usage_start_time')} = charge_date",
     "watermark_is_the_latest_export": "export_time <= x_ExportWatermark",
 }

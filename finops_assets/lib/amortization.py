@@ -49,6 +49,7 @@ from decimal import Decimal
 
 from finops_assets.lib.focus import MONEY, QUANTITY
 from finops_assets.lib.rules import AmortizationRules
+from finops_assets.lib.warehouse import utc_date
 
 PRINCIPAL = "Principal"
 AMORTIZED_CHARGE = "Amortized Charge"
@@ -67,8 +68,9 @@ AMORTIZATION_COLUMNS: dict[str, str] = {
 
 # The UTC days a half-open charge period touches: from the start's date to the date of the last
 # instant before the end (2023-01-01T00:00 -> 2024-01-01T00:00 is 365 days).
-TERM_START = "CAST(ChargePeriodStart AS DATE)"
-TERM_END = "CAST(ChargePeriodEnd - INTERVAL 1 MICROSECOND AS DATE)"
+# (UTC dates from the epoch: lib/warehouse.py's utc_date, one microsecond before the end.)
+TERM_START = utc_date("ChargePeriodStart")
+TERM_END = "CAST(make_timestamp(epoch_us(ChargePeriodEnd) - 1) AS DATE)"
 TERM_DAYS = f"({TERM_END} - {TERM_START} + 1)"
 
 # Helper columns of the intermediate relations; never in an output.

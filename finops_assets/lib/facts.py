@@ -14,6 +14,7 @@ from finops_assets.lib.focus_taxonomy import (
 )
 from finops_assets.lib.loading import sql_literal
 from finops_assets.lib.warehouse import quote_identifier as q
+from finops_assets.lib.warehouse import utc_month
 
 FACT_PLATFORM_COLUMNS = (
     "charge_date",
@@ -113,7 +114,7 @@ def account_totals_sql(basis_sql: str) -> str:
 def facts_account_totals_sql(facts_table: str, source: str, days: tuple[date, date]) -> str:
     """core.cost_facts rows of one source per (billing account, invoice month, currency)."""
     return f"""
-        SELECT BillingAccountId, strftime(BillingPeriodStart, '%Y-%m') AS billing_period,
+        SELECT BillingAccountId, {utc_month("BillingPeriodStart")} AS billing_period,
                BillingCurrency, count(*), sum(BilledCost), sum(EffectiveCost)
         FROM {facts_table}
         WHERE charge_date BETWEEN DATE '{days[0].isoformat()}' AND DATE '{days[1].isoformat()}'
@@ -152,7 +153,7 @@ def with_source_sql(source: FactSource, days: tuple[date, date]) -> str:
 def focus_basis_totals_sql(raw_table: str, days: tuple[date, date]) -> str:
     return f"""
         SELECT charge_date, BillingCurrency, BillingAccountId,
-               strftime(BillingPeriodStart, '%Y-%m') AS billing_period,
+               {utc_month("BillingPeriodStart")} AS billing_period,
                count(*) AS "rows", sum(BilledCost) AS billed, sum(EffectiveCost) AS effective
         FROM {raw_table}
         WHERE charge_date BETWEEN DATE '{days[0].isoformat()}' AND DATE '{days[1].isoformat()}'

@@ -50,6 +50,31 @@ def qualified(table: str) -> str:
     return f"{quote_identifier(schema)}.{quote_identifier(name)}"
 
 
+# --- UTC time without time-zone arithmetic -----------------------------------------------------
+# Every instant we store is a TIMESTAMPTZ in UTC. DuckDB's ICU time-zone functions (a TIMESTAMPTZ
+# cast to DATE, timezone('UTC', ...), date_trunc/strftime on TIMESTAMPTZ) cost about 50 ns a row
+# each; the same UTC results from the epoch are about ten times cheaper, and a pass over a million
+# rows does several of them. They also do not depend on the session's TimeZone setting.
+def utc_naive(instant_sql: str) -> str:
+    """The UTC wall-clock TIMESTAMP of a TIMESTAMPTZ (or naive UTC TIMESTAMP) expression."""
+    return f"make_timestamp(epoch_us({instant_sql}))"
+
+
+def utc_date(instant_sql: str) -> str:
+    """The UTC calendar date of a TIMESTAMPTZ (or naive UTC TIMESTAMP) expression."""
+    return f"CAST({utc_naive(instant_sql)} AS DATE)"
+
+
+def utc_instant(naive_sql: str) -> str:
+    """The TIMESTAMPTZ of a naive TIMESTAMP (or DATE) expression read as UTC wall-clock time."""
+    return f"make_timestamptz(epoch_us({naive_sql}))"
+
+
+def utc_month(instant_sql: str) -> str:
+    """'YYYY-MM' of a TIMESTAMPTZ (or naive UTC TIMESTAMP) expression, in UTC."""
+    return f"strftime({utc_naive(instant_sql)}, '%Y-%m')"
+
+
 @contextlib.contextmanager
 def exclusive_lock(lock_path: Path, timeout_seconds: float) -> Iterator[None]:
     """Hold an exclusive advisory lock on ``lock_path`` (created if missing)."""

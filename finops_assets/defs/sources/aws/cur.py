@@ -67,6 +67,7 @@ from finops_assets.lib.focus import FOCUS_COLUMNS, MONEY, QUANTITY, TEXT, TIMEST
 from finops_assets.lib.focus_taxonomy import subcategory_candidate_sql
 from finops_assets.lib.loading import sql_literal
 from finops_assets.lib.warehouse import quote_identifier as q
+from finops_assets.lib.warehouse import utc_date, utc_instant, utc_month, utc_naive
 
 FLAVOURS = ("legacy", "athena", "cur2")
 RATE = "DECIMAL(38, 12)"
@@ -580,7 +581,7 @@ def _timestamp_from_text(expression: str) -> str:
     return (
         f"CASE WHEN suffix({text}, 'Z') OR regexp_matches({text}, {sql_literal(_HAS_OFFSET)}) "
         f"THEN CAST({text} AS TIMESTAMPTZ) "
-        f"ELSE timezone('UTC', CAST({text} AS TIMESTAMP)) END"
+        f"ELSE {utc_instant(f'CAST({text} AS TIMESTAMP)')} END"
     )
 
 
@@ -593,7 +594,7 @@ def _typed(canonical: str, expression: str, source_type: str) -> str:
         if "TIME ZONE" in source_type or source_type == "TIMESTAMPTZ":
             return f"CAST({expression} AS TIMESTAMPTZ)"
         if source_type.startswith("TIMESTAMP") or source_type == "DATE":
-            return f"timezone('UTC', CAST({expression} AS TIMESTAMP))"
+            return utc_instant(f"CAST({expression} AS TIMESTAMP)")
         return f"CAST({expression} AS TIMESTAMPTZ)"
     if target == TEXT:
         if is_text:
@@ -613,8 +614,12 @@ def _try_timestamp_from_text(expression: str) -> str:
     return (
         f"CASE WHEN suffix({text}, 'Z') OR regexp_matches({text}, {sql_literal(_HAS_OFFSET)}) "
         f"THEN TRY_CAST({text} AS TIMESTAMPTZ) "
-        f"ELSE timezone('UTC', TRY_CAST({text} AS TIMESTAMP)) END"
+        f"ELSE {utc_instant(f'TRY_CAST({text} AS TIMESTAMP)')} END"
     )
+
+
+def _is_time_type(source_type: str) -> bool:
+    return source_type.startswith("TIMESTAMP") or source_type == "DATE"
 
 
 def cast_failures(layout: CurLayout) -> list[tuple[str, str, str]]:
@@ -634,6 +639,8 @@ def cast_failures(layout: CurLayout) -> list[tuple[str, str, str]]:
                 if target == TIMESTAMP
                 else f"TRY_CAST(trim({column}) AS {target})"
             )
+        elif target == TIMESTAMP and _is_time_type(layout.source_types[actual]):
+            continue  # a typed timestamp or date always has an instant
         else:
             present = f"{column} IS NOT NULL"
             parsed = f"TRY_CAST({column} AS {'TIMESTAMPTZ' if target == TIMESTAMP else target})"
@@ -774,7 +781,7 @@ def cur_staging_select(source_sql: str, layout: CurLayout) -> str:
     outputs = ", ".join(q(c) for c in RAW_CUR_COLUMNS if c != "charge_date")
     return f"""
         SELECT {outputs},
-               CAST(timezone('UTC', line_item_usage_start_date) AS DATE) AS charge_date,
+               {utc_date("line_item_usage_start_date")} AS charge_date,
                x_DeliveryId, x_SourceFile
         FROM (
             SELECT {typed},
@@ -900,12 +907,11 @@ def _focus_expressions() -> dict[str, str]:
     region = "coalesce(product_region_code, product_region)"
     # CUR billing periods are calendar months in UTC; derive them when the bill columns are absent
     # (month arithmetic on naive UTC time, so the session time zone cannot shift it).
-    usage_month = "date_trunc('month', timezone('UTC', line_item_usage_start_date))"
-    billing_period_start = (
-        f"coalesce(bill_billing_period_start_date, timezone('UTC', {usage_month}))"
-    )
-    billing_period_end = (
-        f"coalesce(bill_billing_period_end_date, timezone('UTC', {usage_month} + INTERVAL 1 MONTH))"
+    usage_month = f"date_trunc('month', {utc_naive('line_item_usage_start_date')})"
+    billing_period_start = f"coalesce(bill_billing_period_start_date, {utc_instant(usage_month)})"
+    billing_period_end = f"coalesce(bill_billing_period_end_date, {utc_instant(f'{usage_month} + INTERVAL 1 MONTH')})"
+    next_utc_day = utc_instant(
+        f"CAST({utc_date('line_item_usage_start_date')} + INTERVAL 1 DAY AS TIMESTAMP)"
     )
     return {
         "AvailabilityZone": "line_item_availability_zone",
@@ -927,8 +933,7 @@ def _focus_expressions() -> dict[str, str]:
         "ChargePeriodEnd": (
             "CASE WHEN line_item_usage_end_date > line_item_usage_start_date "
             "THEN line_item_usage_end_date "
-            "ELSE timezone('UTC', CAST(CAST(timezone('UTC', line_item_usage_start_date) AS DATE) "
-            "+ INTERVAL 1 DAY AS TIMESTAMP)) END"
+            f"ELSE {next_utc_day} END"
         ),
         "ChargePeriodStart": "line_item_usage_start_date",
         "CommitmentDiscountCategory": commitment_category,
@@ -1006,8 +1011,7 @@ def cur_basis_totals_sql(raw_table: str, days: tuple[date, date]) -> str:
         SELECT charge_date,
                line_item_currency_code AS BillingCurrency,
                coalesce(bill_payer_account_id, line_item_usage_account_id) AS BillingAccountId,
-               strftime(coalesce(bill_billing_period_start_date,
-                                 date_trunc('month', line_item_usage_start_date)), '%Y-%m')
+               {utc_month("coalesce(bill_billing_period_start_date, line_item_usage_start_date)")}
                    AS billing_period,
                count(*) AS "rows",
                sum(coalesce(line_item_net_unblended_cost, line_item_unblended_cost, 0)) AS billed,

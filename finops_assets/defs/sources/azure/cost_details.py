@@ -54,6 +54,7 @@ from finops_assets.lib.facts import FactSource
 from finops_assets.lib.focus import FOCUS_COLUMNS, MONEY, QUANTITY, TEXT
 from finops_assets.lib.loading import sql_literal
 from finops_assets.lib.warehouse import quote_identifier as q
+from finops_assets.lib.warehouse import utc_date, utc_instant, utc_month
 
 RATE = "DECIMAL(38, 12)"
 DATE = "DATE"
@@ -393,7 +394,7 @@ def _typed(expression: str, source_type: str, target: str) -> str:
         if is_text:
             return f"CAST(NULLIF(trim({expression}), '') AS TIMESTAMPTZ)"
         if source_type.startswith("TIMESTAMP") and "TIME ZONE" not in source_type:
-            return f"timezone('UTC', CAST({expression} AS TIMESTAMP))"
+            return utc_instant(f"CAST({expression} AS TIMESTAMP)")
         return f"CAST({expression} AS TIMESTAMPTZ)"
     if is_text:
         return f"CAST(NULLIF(trim({expression}), '') AS {target})"
@@ -417,10 +418,7 @@ def azure_staging_select(
         else:
             expression = _typed(q(actual), layout.source_types.get(actual, "VARCHAR"), target)
         expressions.append(f"{expression} AS {q(column)}")
-    if layout.kind == "focus":
-        charge_date = "CAST(timezone('UTC', ChargePeriodStart) AS DATE)"
-    else:
-        charge_date = "Date"
+    charge_date = utc_date("ChargePeriodStart") if layout.kind == "focus" else "Date"
     typed = ",\n            ".join(expressions)
     outputs = ", ".join(
         q(c)
@@ -546,7 +544,7 @@ def _detail_expressions() -> dict[str, str]:
             WHEN {is_usage} AND PricingModel = 'Spot' THEN 'Dynamic'
             WHEN {is_usage} OR {charge} = 'Purchase' THEN 'Standard'
             ELSE 'Other' END"""
-    day = "timezone('UTC', CAST(Date AS TIMESTAMP))"
+    day = utc_instant("CAST(Date AS TIMESTAMP)")
     month_start = "date_trunc('month', Date)"
     return {
         "AvailabilityZone": "AvailabilityZone",
@@ -555,11 +553,13 @@ def _detail_expressions() -> dict[str, str]:
         "BillingAccountName": "BillingAccountName",
         "BillingCurrency": "BillingCurrency",
         "BillingPeriodStart": (
-            f"timezone('UTC', CAST(coalesce(BillingPeriodStartDate, {month_start}) AS TIMESTAMP))"
+            utc_instant(f"CAST(coalesce(BillingPeriodStartDate, {month_start}) AS TIMESTAMP)")
         ),
         "BillingPeriodEnd": (
-            "timezone('UTC', CAST(coalesce(BillingPeriodEndDate + INTERVAL 1 DAY, "
-            f"{month_start} + INTERVAL 1 MONTH) AS TIMESTAMP))"
+            utc_instant(
+                "CAST(coalesce(BillingPeriodEndDate + INTERVAL 1 DAY, "
+                f"{month_start} + INTERVAL 1 MONTH) AS TIMESTAMP)"
+            )
         ),
         "ChargeCategory": category,
         "ChargeClass": f"CASE WHEN {charge} = 'Refund' THEN 'Correction' END",
@@ -664,8 +664,9 @@ def azure_basis_totals_sql(raw_table: str, days: tuple[date, date]) -> str:
         SELECT charge_date,
                BillingCurrency,
                {billing_account_sql()} AS BillingAccountId,
-               strftime(coalesce(BillingPeriodStartDate, BillingPeriodStart,
-                                 date_trunc('month', charge_date)), '%Y-%m') AS billing_period,
+               coalesce(strftime(BillingPeriodStartDate, '%Y-%m'),
+                        {utc_month("BillingPeriodStart")},
+                        strftime(charge_date, '%Y-%m')) AS billing_period,
                count_if(CASE x_ExportType
                    WHEN 'ActualCost' THEN x_CostBasis = 'actual_only'
                        OR (ChargeType IN ('Purchase', 'Refund')

@@ -90,6 +90,8 @@ from finops_assets.lib.loading import (
     reader_sql,
 )
 from finops_assets.lib.rules import Rules
+from finops_assets.lib.warehouse import quote_identifier as q
+from finops_assets.lib.warehouse import utc_date, utc_month
 from finops_assets.resources.landing import LandingZone
 
 # The raw assets these deliveries load (asset key paths).
@@ -337,7 +339,7 @@ def _read_focus_days(
                 else "0, NULL"
             )
             rows = con.execute(
-                f'SELECT CAST(TRY_CAST("{start}" AS TIMESTAMPTZ) AS DATE) AS day, {status_sql} '
+                f"SELECT {utc_date(f'TRY_CAST({q(start)} AS TIMESTAMPTZ)')} AS day, {status_sql} "
                 f"FROM {reader_sql(fmt, [paths[k] for k in keys])} GROUP BY 1"
             ).fetchall()
             by_path = {paths[k]: k for k in keys}
@@ -459,8 +461,8 @@ def _read_file_content(landing: LandingZone, key: str, fmt: str) -> FileContent 
                 else "0"
             )
             rows = con.execute(
-                f"SELECT strftime(CAST({billing_sql} AS DATE), '%Y-%m'), "
-                f"CAST({charge_sql} AS DATE), count(*), {incomplete} FROM {source} GROUP BY 1, 2"
+                f"SELECT {utc_month(billing_sql)}, "
+                f"{utc_date(charge_sql)}, count(*), {incomplete} FROM {source} GROUP BY 1, 2"
             ).fetchall()
             for column, expression in ((billing, billing_sql), (charge, charge_sql)):
                 count, samples = con.execute(

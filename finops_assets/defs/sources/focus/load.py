@@ -35,6 +35,7 @@ from finops_assets.lib.loading import (
 )
 from finops_assets.lib.period_rows import MonthRows, OutsideRows, outside_rows, placed
 from finops_assets.lib.warehouse import quote_identifier as q
+from finops_assets.lib.warehouse import utc_date, utc_instant, utc_month
 
 
 def _cast(source: str | None, source_type: str | None, target_type: str) -> str:
@@ -43,6 +44,15 @@ def _cast(source: str | None, source_type: str | None, target_type: str) -> str:
     column = q(source)
     if source_type == "VARCHAR" and target_type in (MONEY, QUANTITY, TIMESTAMP):
         return f"CAST(NULLIF(trim({column}), '') AS {target_type})"
+    if (
+        target_type == TIMESTAMP
+        and source_type
+        and (source_type == "DATE" or source_type.startswith("TIMESTAMP"))
+        and "TIME ZONE" not in source_type
+        and source_type != "TIMESTAMPTZ"
+    ):
+        # FOCUS date/times are UTC: a naive one is read as UTC wall-clock time.
+        return utc_instant(f"CAST({column} AS TIMESTAMP)")
     if target_type == TEXT and source_type and source_type.startswith(("MAP(", "STRUCT(")):
         # e.g. Tags as a Parquet map (AWS Data Exports FOCUS): JSON object text.
         return f"CAST(to_json({column}) AS VARCHAR)"
@@ -90,15 +100,14 @@ def typed_select(
     )
     # A manifest-less delivery is one billing period of its files: only that period's rows.
     billing_filter = (
-        f"AND strftime(CAST(BillingPeriodStart AS DATE), '%Y-%m') = "
-        f"{sql_literal(delivery.billing_period)}"
+        f"AND {utc_month('BillingPeriodStart')} = {sql_literal(delivery.billing_period)}"
         if delivery.from_files
         else ""
     )
     return f"""
         SELECT * FROM (
             SELECT {", ".join(expressions)},
-                   CAST({charge_start} AS DATE) AS charge_date,
+                   {utc_date(charge_start)} AS charge_date,
                    {sql_literal(delivery.delivery_id)} AS x_DeliveryId,
                    file_map.key AS x_SourceFile,
                    {sql_literal(delivery.provider + "/" + delivery.dataset)} AS x_Dataset,

@@ -56,6 +56,7 @@ from finops_assets.lib.facts import FactSource
 from finops_assets.lib.focus import FOCUS_COLUMNS, MONEY, QUANTITY, TEXT, TIMESTAMP
 from finops_assets.lib.loading import sql_literal
 from finops_assets.lib.warehouse import quote_identifier as q
+from finops_assets.lib.warehouse import utc_date, utc_instant, utc_naive
 
 PROMOTION_POLICIES = ("discount", "payment")
 RATE = "DECIMAL(38, 12)"
@@ -404,12 +405,12 @@ def timestamp_sql(expression: str, source_type: str) -> str:
         return (
             f"CASE WHEN suffix({text}, 'Z') OR suffix({text}, ' UTC') "
             f"OR regexp_matches({text}, '[+-]\\d\\d(:?\\d\\d)?$') "
-            f"THEN CAST({text} AS TIMESTAMPTZ) ELSE timezone('UTC', CAST({text} AS TIMESTAMP)) END"
+            f"THEN CAST({text} AS TIMESTAMPTZ) ELSE {utc_instant(f'CAST({text} AS TIMESTAMP)')} END"
         )
     if "TIME ZONE" in upper or upper == "TIMESTAMPTZ":
         return f"CAST({expression} AS TIMESTAMPTZ)"
     if upper.startswith("TIMESTAMP") or upper == "DATE":
-        return f"timezone('UTC', CAST({expression} AS TIMESTAMP))"
+        return utc_instant(f"CAST({expression} AS TIMESTAMP)")
     return f"CAST({expression} AS TIMESTAMPTZ)"
 
 
@@ -562,7 +563,7 @@ def gcp_staging_select(
     extra = ", ".join(q(n) for n in passthrough)
     return f"""
         SELECT {outputs},
-               CAST(timezone('UTC', usage_start_time) AS DATE) AS charge_date, {extra}
+               {utc_date("usage_start_time")} AS charge_date, {extra}
         FROM (
             SELECT {typed}, {extra}
             FROM {source_sql}
@@ -649,14 +650,10 @@ def _focus_expressions() -> dict[str, str]:
             WHEN {is_fee} THEN 'Recurring'
             WHEN {t} IN ('adjustment', 'rounding_error') THEN 'One-Time'
             ELSE 'Usage-Based' END"""
-    usage_month = "strftime(timezone('UTC', usage_start_time), '%Y%m')"
-    period_start = (
-        f"timezone('UTC', strptime(coalesce(invoice_month, {usage_month}) || '01', '%Y%m%d'))"
-    )
-    period_end = (
-        "timezone('UTC', strptime(coalesce(invoice_month, "
-        f"{usage_month}) || '01', '%Y%m%d') + INTERVAL 1 MONTH)"
-    )
+    usage_month = f"strftime({utc_naive('usage_start_time')}, '%Y%m')"
+    period_month = f"strptime(coalesce(invoice_month, {usage_month}) || '01', '%Y%m%d')"
+    period_start = utc_instant(period_month)
+    period_end = utc_instant(f"{period_month} + INTERVAL 1 MONTH")
     tags = "list_concat(labels, list_transform(list_filter(tags, lambda g: NOT coalesce(g.inherited, false) AND NOT list_contains(list_transform(labels, lambda l: l.key), g.key)), lambda g: struct_pack(key := g.key, value := g.value)))"
     return {
         "AvailabilityZone": "location_zone",
