@@ -92,7 +92,17 @@ def typed_select(
     for column, _ in union.items():
         if column.lower() not in focus_lower:
             expressions.append(f"{q(column)} AS {q(column)}")
-    file_map = ", ".join(f"({sql_literal(f.path)}, {sql_literal(f.key)})" for f in files)
+    # The landing key of each row's file. A CASE on the reader's filename column (a literal for
+    # one file): joining a VALUES map on it instead made DuckDB carry every wide row through a
+    # hash join, about 1.5 s more per million rows.
+    if len(files) == 1:
+        source_file = sql_literal(files[0].key)
+    else:
+        source_file = (
+            "CASE src.filename "
+            + " ".join(f"WHEN {sql_literal(f.path)} THEN {sql_literal(f.key)}" for f in files)
+            + " END"
+        )
     charge_start = _cast(
         by_lower.get("chargeperiodstart"),
         union.get(by_lower.get("chargeperiodstart", "")),
@@ -109,11 +119,10 @@ def typed_select(
             SELECT {", ".join(expressions)},
                    {utc_date(charge_start)} AS charge_date,
                    {sql_literal(delivery.delivery_id)} AS x_DeliveryId,
-                   file_map.key AS x_SourceFile,
+                   {source_file} AS x_SourceFile,
                    {sql_literal(delivery.provider + "/" + delivery.dataset)} AS x_Dataset,
                    {sql_literal(delivery.billing_period)} AS x_BillingPeriod
             FROM {reader_sql(fmt, [f.path for f in files])} AS src
-            JOIN (VALUES {file_map}) AS file_map(path, key) ON file_map.path = src.filename
         ) WHERE charge_date BETWEEN DATE '{days[0].isoformat()}' AND DATE '{days[1].isoformat()}'
         {billing_filter}
     """
