@@ -126,8 +126,9 @@ def duplicate_charges_sql(table: str) -> str:
     charge = ", ".join(q(c) for c in FOCUS_COLUMNS)
     source = f"{q(schema)}.{q(name)}"
     return f"""
-        WITH day AS (SELECT *, hash({charge}) AS charge_hash FROM {source}
-                     WHERE charge_date BETWEEN ? AND ?),
+        WITH day AS (SELECT charge_date, BillingCurrency, x_Dataset, x_SourceFile, BilledCost,
+                            EffectiveCost, hash({charge}) AS charge_hash
+                     FROM {source} WHERE charge_date BETWEEN ? AND ?),
         across_datasets AS (
             SELECT any_value(charge_date) AS charge_date, any_value(BillingCurrency) AS BillingCurrency,
                    'same charge in ' || string_agg(DISTINCT x_Dataset, ' and ' ORDER BY x_Dataset) AS reason,

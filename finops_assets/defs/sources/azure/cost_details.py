@@ -633,7 +633,7 @@ def azure_focus_sql(raw_table: str, days: tuple[date, date]) -> str:
     lineage = "charge_date, x_DeliveryId, x_SourceFile, x_Dataset, x_BillingPeriod, x_ExportType, x_CostBasis"
     return f"""
         WITH service_categories(code, category) AS (VALUES {_service_category_values()}),
-        azure AS (SELECT * FROM {raw_table} WHERE {_window(days)} AND {_KEEP})
+        azure AS NOT MATERIALIZED (SELECT * FROM {raw_table} WHERE {_window(days)} AND {_KEEP})
         SELECT {detail_columns},
             {lineage},
             CAST(coalesce(ChargeType, 'Usage') AS VARCHAR) AS x_LineItemType,
