@@ -124,23 +124,45 @@ def duplicate_charges_sql(table: str) -> str:
     """
     schema, name = table.split(".")
     charge = ", ".join(q(c) for c in FOCUS_COLUMNS)
+    cheap = ", ".join(q(c) for c in _CHEAP_CHARGE_COLUMNS)
     source = f"{q(schema)}.{q(name)}"
+    # Hashing every FOCUS column of every row costs about 0.8 s per million rows, so both tests
+    # first narrow the rows cheaply: equal charges agree on a few columns, copied files on their
+    # row count and sums. Only the rows and files that pass are hashed whole; on a clean day that
+    # is none of them.
     return f"""
-        WITH day AS (SELECT charge_date, BillingCurrency, x_Dataset, x_SourceFile, BilledCost,
-                            EffectiveCost, hash({charge}) AS charge_hash
-                     FROM {source} WHERE charge_date BETWEEN ? AND ?),
+        WITH day AS NOT MATERIALIZED (
+            SELECT * FROM {source} WHERE charge_date BETWEEN ? AND ?),
+        cheap_keys AS (
+            SELECT hash({cheap}) AS cheap_hash FROM day
+            GROUP BY 1 HAVING count(DISTINCT x_Dataset) > 1
+        ),
         across_datasets AS (
             SELECT any_value(charge_date) AS charge_date, any_value(BillingCurrency) AS BillingCurrency,
                    'same charge in ' || string_agg(DISTINCT x_Dataset, ' and ' ORDER BY x_Dataset) AS reason,
                    count(*) AS rows
-            FROM day GROUP BY charge_hash HAVING count(DISTINCT x_Dataset) > 1
+            FROM (SELECT charge_date, BillingCurrency, x_Dataset, hash({charge}) AS charge_hash
+                  FROM day WHERE hash({cheap}) IN (SELECT cheap_hash FROM cheap_keys))
+            GROUP BY charge_hash HAVING count(DISTINCT x_Dataset) > 1
+        ),
+        file_sums AS (
+            SELECT x_SourceFile, count(*) AS rows, sum(BilledCost) AS billed,
+                   sum(EffectiveCost) AS effective
+            FROM day GROUP BY x_SourceFile
+        ),
+        twin_files AS (
+            SELECT x_SourceFile FROM file_sums
+            QUALIFY count(*) OVER (PARTITION BY rows, billed, effective) > 1
         ),
         fingerprints AS (
             SELECT x_SourceFile, any_value(charge_date) AS charge_date,
                    any_value(BillingCurrency) AS BillingCurrency,
                    count(*) AS rows, sum(BilledCost) AS billed, sum(EffectiveCost) AS effective,
-                   bit_xor(charge_hash) AS fingerprint
-            FROM day GROUP BY x_SourceFile
+                   bit_xor(hash({charge})) AS fingerprint
+            FROM day
+            WHERE EXISTS (SELECT 1 FROM twin_files AS t
+                          WHERE t.x_SourceFile IS NOT DISTINCT FROM day.x_SourceFile)
+            GROUP BY x_SourceFile
         ),
         copied_files AS (
             SELECT any_value(charge_date) AS charge_date, any_value(BillingCurrency) AS BillingCurrency,
@@ -153,6 +175,18 @@ def duplicate_charges_sql(table: str) -> str:
         FROM (SELECT * FROM across_datasets UNION ALL SELECT * FROM copied_files)
         GROUP BY ALL ORDER BY ALL
     """
+
+
+# FOCUS columns equal charges agree on, cheap to hash: the first filter of duplicate_charges_sql.
+_CHEAP_CHARGE_COLUMNS = (
+    "BilledCost",
+    "EffectiveCost",
+    "ChargePeriodStart",
+    "ChargeCategory",
+    "SubAccountId",
+    "ResourceId",
+    "SkuId",
+)
 
 
 def build_duplicate_charges_check(
