@@ -85,6 +85,14 @@ class SizeResult:
     allocation_rules: dict = field(default_factory=dict)
 
 
+def settle() -> None:
+    """Flush the page cache's dirty pages before a timed piece, so the writeback of what the
+    previous piece (or the generator) wrote does not land inside this piece's time: on this
+    2-core VM that alone moved a stage by 25% between runs."""
+    os.sync()
+    time.sleep(1)
+
+
 def generate(out: Path, rows: int, *sources: str, start: str = DAY, days: int = 1) -> None:
     """Generated days, in a subprocess (its memory must not count), ``sources`` as CLI args."""
     command = [sys.executable, "-m", "finops_assets.cli", "sample-data", "--out", str(out)]
@@ -331,7 +339,9 @@ def bench_size(rows: int, keep: Path | None) -> SizeResult:
         )
     clean_warehouses(workdir)
     with PeakSampler() as sampler:
+        settle()
         floor = run_floor(newest_files(landing), workdir, sampler)
+        settle()
         size = run_chain(landing, workdir, sampler)
     size.rows_requested = rows
     size.floor = floor
@@ -690,9 +700,13 @@ def bench_cur(
     assembly = current_assembly(landing)
     with PeakSampler() as sampler:
         files = sorted(assembly.glob("*.parquet"))
+        settle()
         floor = run_cur_floor(files, workdir, sampler)
+        settle()
         same = run_same_output_floor(files, workdir, sampler)
+        settle()
         ours = run_cur_chain(landing, workdir, sampler)
+    settle()
     converter = run_focus_converter(assembly, workdir, ours[-1].rows)
     lines = [
         f"\n## CUR -> FOCUS, {ours[-1].rows:,} legacy CUR rows (Athena Parquet, one day)",
@@ -821,6 +835,7 @@ def bench_cur_month(rows: int, keep: Path | None) -> tuple[str, dict]:
         shutil.rmtree(home)
     home.mkdir()
     with PeakSampler() as sampler:
+        settle()
         floor = run_cur_floor(sorted(current_assembly(landing).glob("*.parquet")), workdir, sampler)
     env = {
         **os.environ,
@@ -833,6 +848,7 @@ def bench_cur_month(rows: int, keep: Path | None) -> tuple[str, dict]:
     command = [dagster, "asset", "materialize", "-m", "finops_assets.definitions"]
     command += ["--select", "raw/aws_cur,core/cost_facts"]
     command += ["--partition-range", f"{MONTH_START}...{MONTH_END}"]
+    settle()
     seconds, peak = run_process(command, env)
     shares = run_shares(home)
     import duckdb
@@ -880,7 +896,9 @@ def bench_backfill(days: int, rows: int, keep: Path | None) -> tuple[str, dict]:
     end_day = (date.fromisoformat(start_day) + timedelta(days=days - 1)).isoformat()
     with PeakSampler() as sampler:
         # Hundreds of files in one statement: the floor gets the memory the pipeline may use.
+        settle()
         floor = run_floor(newest_files(landing), workdir, sampler, memory_limit="8GB")
+        settle()
         warehouse = str(workdir / "warehouse.duckdb")
         defs = build_defs(
             Settings(landing_url=str(landing), warehouse=warehouse, start_date=start_day)
