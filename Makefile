@@ -54,8 +54,11 @@ sample-data: $(VENV)/.installed
 run: $(VENV)/.installed dagster-home sample-data
 	$(BIN)/dagster dev -h $(HOST) -p $(PORT) -w workspace.yaml
 
-test: $(VENV)/.installed-test $(FOCUS_VALIDATOR)
+# The two virtualenvs are independent: built side by side (about a minute less on a fresh clone).
+test:
+	$(MAKE) --no-print-directory -j2 $(VENV)/.installed-test $(FOCUS_VALIDATOR)
 	$(BIN)/ruff check finops_assets finops_assets_tests
+	$(BIN)/ruff format --check finops_assets finops_assets_tests
 	# Two workers (one per core; each test file stays on one worker so its module fixtures are
 	# built once), then the throughput tests alone so nothing competes with their clocks.
 	$(BIN)/pytest -n 2 --dist loadfile -m "not timing" --durations=15
