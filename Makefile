@@ -15,7 +15,7 @@ HOST ?= 127.0.0.1
 PORT ?= 3000
 FOCUS_VALIDATOR := .tools/focus-validator/.installed
 
-.PHONY: run test bench conformance focus-validator install install-test sample-data dagster-home lint format clean
+.PHONY: run test bench bench-insights conformance focus-validator install install-test sample-data dagster-home lint format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -93,6 +93,11 @@ conformance: $(VENV)/.installed-test $(FOCUS_VALIDATOR)
 BENCH_ARGS ?= --rows 1000000 --rows 5000000 --cur-rows 1000000 --cur-rows 5000000 --cur-month 5000000
 bench: $(VENV)/.installed-test $(FOCUS_CONVERTER)
 	FOCUS_CONVERTER=$(FOCUS_CONVERTER) $(BIN)/python -m finops_assets_tests.bench $(BENCH_ARGS)
+
+# Anomaly detection on a seeded, labelled generator, against two plain baselines (issue 15).
+BENCH_INSIGHTS_ARGS ?= --series 1000 --days 365
+bench-insights: $(VENV)/.installed-test
+	$(BIN)/python -m finops_assets_tests.bench_insights $(BENCH_INSIGHTS_ARGS)
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check finops_assets finops_assets_tests
