@@ -7,22 +7,27 @@ not: which series exist (monitors from the rules YAML), reading the warehouse, r
 
 The model (``../shared/DOMAIN.md`` §9):
 
-- **Baseline.** The complete days of the last ``weeks`` weeks before the day. Daily cost has a weekly shape, so each value is divided by its weekday's factor
-  (median of that weekday / median of all). Spend grows, so the level is a robust line (median of each half)
-  through the adjusted values, read at the day. The spread σ is MAD × 1.4826 (≈ σ for normal
-  noise, and the spikes we look for barely move it) of the model's own relative errors on the
-  window's earlier days: residuals around factors fitted on the same days understate it. The expected value
-  of a day is level × its weekday factor.
-- **Three gates, all required.** z = (actual − expected) / σ ≥ ``z``; impact = actual − expected
-  ≥ ``min_impact`` (in the series' currency); impact ≥ ``min_pct`` × expected.
+- **Baseline.** The complete days of the last ``weeks`` weeks before the day. Daily cost has a
+  weekly shape, so each value is divided by its weekday's factor (median of that weekday / median
+  of all). Spend grows, so the level is a robust line through the adjusted values (joining the
+  medians of the older and newer half), read at the day. The expected value of a day is level ×
+  its weekday factor.
+- **Spread.** Cost noise is multiplicative, so a day is scored on log(actual / expected). σ is
+  MAD × 1.4826 (≈ σ for normal noise; the spikes we look for barely move it) of the model's own
+  log errors on the window's earlier days, around their median. Residuals around factors fitted
+  on the same days would understate it by about a third (used, corrected, only for the first two
+  weeks).
+- **Three gates, all required.** z ≥ ``z``; impact = actual − expected ≥ ``min_impact`` (in the
+  series' currency); impact ≥ ``min_pct`` × expected.
 - **Completeness.** A day that is not complete is never scored and never enters a baseline: its
   row says ``incomplete``. Fewer than ``min_history`` complete baseline days: ``insufficient
   history``.
 - **Events.** Flagged days are one event until ``close_after`` normal days in a row end it
-  (incomplete days neither extend nor end it): start, end, Σ expected, Σ actual, impact, the highest z. An event alerts once, on
-  its first day. After ``level_shift_days`` flagged days in a row the change is a new normal: the
-  event closes as ``level shift`` and the baseline adopts the new level (the days before it are
-  rescaled by the ratio of new to old level), so the shift is not alerted again day after day.
+  (incomplete days neither extend nor end it): start, end, Σ expected, Σ actual, impact, the
+  highest z. An event alerts once, on its first day. Once an event has ``level_shift_days``
+  flagged days the change is a new normal: it closes as ``level shift`` and the baseline adopts
+  the new level (the days before it are rescaled by the ratio of new to old level), so the shift
+  is not alerted again day after day.
 """
 
 from __future__ import annotations
@@ -148,7 +153,7 @@ def score_series(
     # few spikes, while leaving flagged days out cuts the upper tail, shrinks σ and biases the
     # level low, which flags more days (measured: a quarter of the days of a growing series).
     usable = np.asarray(complete, dtype=bool)
-    errors = np.full(n, np.nan)  # relative one-step errors of the scored days
+    errors = np.full(n, np.nan)  # log errors of the scored days, out of sample
     weekdays = np.array([d.weekday() for d in days])
     ordinals = np.array([d.toordinal() for d in days])
     window_days = 7 * model.weeks
