@@ -33,7 +33,7 @@ The model (``../shared/DOMAIN.md`` §9):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from statistics import NormalDist
 
@@ -89,7 +89,6 @@ class AnomalyEvent:
     score: float = 0.0
     days: int = 0
     status: str = OPEN  # open | closed | level shift
-    day_list: list[date] = field(default_factory=list)
 
     @property
     def impact(self) -> float:
@@ -152,7 +151,7 @@ def score_series(
     # Every complete day is in later baselines, flagged or not: the median and MAD shrug off a
     # few spikes, while leaving flagged days out cuts the upper tail, shrinks σ and biases the
     # level low, which flags more days (measured: a quarter of the days of a growing series).
-    usable = np.asarray(complete, dtype=bool)
+    is_complete = np.asarray(complete, dtype=bool)
     errors = np.full(n, np.nan)  # log errors of the scored days, out of sample
     weekdays = np.array([d.weekday() for d in days])
     ordinals = np.array([d.toordinal() for d in days])
@@ -164,11 +163,11 @@ def score_series(
     quiet = 0  # normal days since the current event's last flagged day
     for i in range(n):
         day = days[i]
-        if not complete[i]:
+        if not is_complete[i]:
             scores.append(DayScore(day, float(actual[i]), None, None, None, INCOMPLETE))
             continue
         lo = int(np.searchsorted(ordinals, ordinals[i] - window_days))
-        history = np.flatnonzero(usable[lo:i]) + lo
+        history = np.flatnonzero(is_complete[lo:i]) + lo
         if len(history) < model.min_history:
             scores.append(DayScore(day, float(actual[i]), None, None, None, INSUFFICIENT))
             current = _close(current)
@@ -223,13 +222,12 @@ def score_series(
         current.actual += float(actual[i])
         current.score = max(current.score, float(z))
         current.days += 1
-        current.day_list.append(day)
         scores.append(
             DayScore(day, float(actual[i]), expected, sigma, float(z), ANOMALY, len(events) - 1)
         )
         if current.days >= model.level_shift_days:
             # A new normal: the baseline adopts the level of the shifted days.
-            shifted = [j for j in range(run_start, i + 1) if complete[j]]
+            shifted = np.flatnonzero(is_complete[run_start : i + 1]) + run_start
             new_level = float(_median(baseline[shifted] / factors[weekdays[shifted]]))
             if level > 0 and new_level > 0:
                 baseline[:run_start] *= new_level / level
