@@ -121,7 +121,48 @@ def build_parser() -> argparse.ArgumentParser:
         help="Azure export rows per charge day (default: an eighth of --rows-per-day)",
     )
     sample.set_defaults(handler=_sample_data)
+
+    anomaly = commands.add_parser("anomaly", help="anomalies found by insights/anomalies")
+    anomaly_commands = anomaly.add_subparsers(dest="anomaly_command", required=True)
+    feedback = anomaly_commands.add_parser(
+        "feedback",
+        help="record a verdict on an anomaly (counted in insights/anomaly_quality)",
+        description=(
+            "yes: a real, unexpected change; no: a false alarm; planned: real but known in "
+            "advance. The latest verdict per anomaly counts; earlier ones are kept."
+        ),
+    )
+    feedback.add_argument("anomaly_id", help="the id shown in the alert and in the UI")
+    feedback.add_argument("verdict", choices=("yes", "no", "planned"))
+    feedback.add_argument("--note", default=None, help="why (shown beside the verdict)")
+    feedback.add_argument(
+        "--warehouse",
+        default=None,
+        help="the warehouse file (default: FINOPS_WAREHOUSE, else data/warehouse.duckdb)",
+    )
+    feedback.set_defaults(handler=_anomaly_feedback)
     return parser
+
+
+def _anomaly_feedback(args: argparse.Namespace) -> int:
+    import getpass
+
+    from finops_assets.lib import warehouse as wh
+    from finops_assets.lib.anomaly_feedback import record_feedback
+    from finops_assets.settings import Settings
+
+    database = args.warehouse or Settings.from_env().warehouse
+    if not Path(database).exists():
+        raise ValueError(f"no warehouse at {database}; set FINOPS_WAREHOUSE or pass --warehouse")
+    with wh.connect(str(Path(database).absolute()), lock_timeout_seconds=600) as con:
+        recorded = record_feedback(con, args.anomaly_id, args.verdict, args.note, getpass.getuser())
+    changed = f" (was {recorded.previous})" if recorded.previous else ""
+    print(
+        f"Recorded {recorded.verdict}{changed} for anomaly {recorded.anomaly_id} "
+        f"({recorded.monitor} {recorded.series}); insights/anomaly_quality counts it when it is "
+        "next materialized."
+    )
+    return 0
 
 
 def _sample_data(args: argparse.Namespace) -> int:

@@ -27,7 +27,7 @@ from finops_assets.settings import Settings
 from finops_assets.sources import SOURCES
 
 # Domain folders under finops_assets/defs/, in data-flow order (DESIGN §1).
-DOMAINS = ("core", "marts", "freshness", "alerts", "automation")
+DOMAINS = ("core", "marts", "insights", "freshness", "alerts", "automation")
 DEFINITION_MODULES = ("assets", "checks", "sensors")
 
 

@@ -218,6 +218,119 @@ def _default_freshness() -> dict[str, SourceFreshness]:
     return {spec.name: SourceFreshness(sla_hours=spec.default_sla_hours) for spec in SOURCES}
 
 
+# Columns of core.allocated_costs an anomaly monitor can split by (besides the dimensions).
+MONITOR_COLUMNS = (
+    "ProviderName",
+    "x_Source",
+    "BillingAccountId",
+    "SubAccountId",
+    "ServiceCategory",
+    "ServiceName",
+    "RegionId",
+)
+
+
+class AnomalyThresholds(_Strict):
+    """The three gates and the event knobs of the anomaly model (``lib/anomalies.AnomalyModel``);
+    every key can be set for all monitors and overridden per monitor."""
+
+    z: float | None = Field(default=None, gt=0)
+    # Impact floor in the series' currency; min_impact_by_currency overrides it per currency
+    # (e.g. JPY: 15000), since a 100 floor means different things in USD and JPY.
+    min_impact: float | None = Field(default=None, ge=0)
+    min_impact_by_currency: dict[str, float] = Field(default_factory=dict)
+    min_pct: float | None = Field(default=None, ge=0)
+    weeks: int | None = Field(default=None, ge=2, le=26)
+    min_history: int | None = Field(default=None, ge=7)
+    level_shift_days: int | None = Field(default=None, ge=2)
+    close_after: int | None = Field(default=None, ge=1)
+
+
+class AnomalyMonitor(AnomalyThresholds):
+    """One monitor: the usage series of every distinct value of ``by`` (``by: []`` is the total),
+    one series per currency. New values (a new team, a new service) get a series automatically."""
+
+    name: str
+    by: tuple[str, ...] = ()
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, name: str) -> str:
+        if not name or not name.replace("_", "").replace("-", "").isalnum():
+            raise ValueError(f"monitor name {name!r}: use letters, digits, - and _")
+        return name
+
+
+def _default_monitors() -> tuple[AnomalyMonitor, ...]:
+    return (
+        AnomalyMonitor(name="total"),
+        AnomalyMonitor(name="team", by=("team",)),
+        AnomalyMonitor(name="service_category", by=("ServiceCategory",)),
+        AnomalyMonitor(name="sub_account", by=("SubAccountId",)),
+        AnomalyMonitor(name="team_service", by=("team", "ServiceName")),
+    )
+
+
+class AnomalyRules(AnomalyThresholds):
+    """The ``anomalies:`` section: the monitors and the thresholds they share."""
+
+    monitors: tuple[AnomalyMonitor, ...] = Field(default_factory=_default_monitors)
+    # A new event alerts when its last day is at most this many days before the newest complete
+    # day (a backfill of last year finds last year's events without paging anyone for them).
+    alert_recent_days: int = Field(default=3, ge=0)
+    # Credits: a daily credit seen on at least this share of the last 14 complete days that is
+    # absent for close_after days in a row is an anomaly ("credit stopped").
+    credit_presence: float = Field(default=0.8, gt=0, le=1)
+
+    def thresholds(self, monitor: AnomalyMonitor, currency: str) -> dict[str, float | int]:
+        """The model keys for one series: the monitor's value, else the section's, else the
+        model default (absent from the result)."""
+        values: dict[str, float | int] = {}
+        for key in ("z", "min_impact", "min_pct", "weeks", "min_history", "level_shift_days"):
+            value = getattr(monitor, key)
+            value = getattr(self, key) if value is None else value
+            if value is not None:
+                values[key] = value
+        if monitor.close_after is not None or self.close_after is not None:
+            values["close_after"] = (
+                monitor.close_after if monitor.close_after is not None else self.close_after
+            )
+        # The most specific floor wins: the monitor's for the currency, the monitor's, the
+        # section's for the currency, the section's.
+        if currency in monitor.min_impact_by_currency:
+            values["min_impact"] = monitor.min_impact_by_currency[currency]
+        elif monitor.min_impact is None and currency in self.min_impact_by_currency:
+            values["min_impact"] = self.min_impact_by_currency[currency]
+        return values
+
+
+class CompletenessRules(_Strict):
+    """When a day is complete enough for insights (anomalies, forecasts, budgets)."""
+
+    # The newest days a source has delivered are still filling in: AWS rewrites the latest day
+    # of a month-to-date CUR up to three times a day, Azure's exports lag about 36 hours, GCP
+    # adds late rows for a day after its export_time settled. Day D of a source is complete once
+    # the source has delivered a day at least settle_days after D.
+    settle_days: dict[str, int] = Field(
+        default_factory=lambda: {"aws_cur": 1, "azure_cost": 2, "gcp_billing": 1, "focus": 1}
+    )
+    # A source with no rows for this many days before a day no longer delivers it (a retired
+    # account or provider does not hold every later day incomplete).
+    retired_after_days: int = Field(default=7, ge=1)
+
+    @field_validator("settle_days")
+    @classmethod
+    def _check_sources(cls, values: dict[str, int]) -> dict[str, int]:
+        unknown = sorted(set(values) - set(SOURCE_NAMES))
+        if unknown:
+            raise ValueError(
+                f"unknown source(s) {', '.join(unknown)}; use {', '.join(SOURCE_NAMES)}"
+            )
+        if any(v < 0 for v in values.values()):
+            raise ValueError("settle_days must be >= 0")
+        return values
+
+
 class Rules(_Strict):
     dimensions: dict[str, Dimension]
     ownership_dimension: str = "team"
@@ -239,6 +352,9 @@ class Rules(_Strict):
     deliveries: DeliveryRules = DeliveryRules()
     # Per raw source (aws_cur, azure_cost, gcp_billing, focus): delivery SLA for freshness.
     freshness: dict[str, SourceFreshness] = Field(default_factory=_default_freshness)
+    # Insights (schema insights): anomaly monitors, and when a day is complete enough to score.
+    anomalies: AnomalyRules = AnomalyRules()
+    completeness: CompletenessRules = CompletenessRules()
 
     @model_validator(mode="after")
     def _check(self) -> Rules:
@@ -395,6 +511,23 @@ def cross_reference_problems(rules: Rules) -> list[tuple[tuple[Any, ...], str]]:
             )
     if rules.default_pool is not None:
         owner_problem(("default_pool",), rules.default_pool)
+    monitor_names: set[str] = set()
+    for index, monitor in enumerate(rules.anomalies.monitors):
+        where = ("anomalies", "monitors", index)
+        if monitor.name in monitor_names:
+            problems.append(((*where, "name"), f"monitor name {monitor.name!r} is used twice"))
+        monitor_names.add(monitor.name)
+        for position, column in enumerate(monitor.by):
+            if column not in dims and column not in MONITOR_COLUMNS:
+                problems.append(
+                    (
+                        (*where, "by", position),
+                        f"cannot monitor by {column!r}; use a dimension "
+                        f"({', '.join(sorted(dims))}) or one of {', '.join(MONITOR_COLUMNS)}",
+                    )
+                )
+        if len(set(monitor.by)) != len(monitor.by):
+            problems.append(((*where, "by"), "a column is listed twice"))
     return problems
 
 

@@ -1,0 +1,333 @@
+"""insights/anomalies and insights/anomaly_quality.
+
+``insights/anomalies`` (daily partitions): each run scores every monitor series of the rules
+YAML over the 120 days before its first day through the newest loaded day (``lib/monitors``) and
+writes, in one transaction:
+
+- ``insights.anomaly_days``: per day, monitor series and currency, actual usage, expected, σ, z
+  and status (ok, anomaly, incomplete with the sources it waits on, insufficient history, below
+  floor), for the run's days and the 7 days before them (their completeness may have changed:
+  yesterday's day becomes complete when today's arrives);
+- ``insights.anomalies``: one row per event (start, end, expected, actual, impact, score, status,
+  kind, root causes, owner, completeness, model version) for events that touch the run's days.
+
+Its ``new_anomalies`` check fails (warn) once per new event whose last day is recent, with the
+events and their root causes in the description, so the alert targets send each anomaly once;
+``insights.anomaly_alerts`` records what was alerted. A level shift is alerted on its first day
+and then adopted, never alerted again.
+
+``insights/anomaly_quality``: per monitor and month, events, people's verdicts
+(``finops-assets anomaly feedback ID yes|no|planned``) and the false-positive rate.
+"""
+
+from datetime import date, timedelta
+
+import dagster as dg
+import pandas as pd
+import pyarrow as pa
+
+from finops_assets.automation import RESTATED_DAYS_PROPAGATE
+from finops_assets.contracts.checks import WAREHOUSE_POOL, markdown_table, partition_window
+from finops_assets.defs.context import DefsContext, definitions_of
+from finops_assets.defs.core.assets import ALLOCATED_COSTS_TABLE
+from finops_assets.lib import anomalies as an
+from finops_assets.lib import warehouse as wh
+from finops_assets.lib.anomaly_feedback import (
+    ANOMALIES_TABLE,
+    ANOMALY_ALERTS_TABLE,
+    FEEDBACK_TABLE,
+    create_side_tables,
+)
+from finops_assets.lib.monitors import EVENT_MARGIN_DAYS, KIND_CORRECTION, run_monitors
+from finops_assets.metadata import days_between
+from finops_assets.resources.rules import RulesResource
+from finops_assets.resources.warehouse import Warehouse
+
+ANOMALIES = dg.AssetKey(["insights", "anomalies"])
+ANOMALY_QUALITY = dg.AssetKey(["insights", "anomaly_quality"])
+ANOMALY_DAYS_TABLE = "insights.anomaly_days"
+ANOMALY_QUALITY_TABLE = "insights.anomaly_quality"
+NEW_ANOMALIES_CHECK = "new_anomalies"
+# Days before a run's first day whose scores are written again (completeness catches up).
+RESCORED_DAYS = 7
+TABLE_ROWS = 25  # events shown in the UI's markdown table
+
+
+def _money(value: float | None, currency: str) -> str:
+    return "" if value is None else f"{value:,.2f} {currency}"
+
+
+def describe_event(row: dict) -> str:
+    """One line a person can act on."""
+    pct = f" ({row['impact_pct']:+.0f}%)" if row.get("impact_pct") is not None else ""
+    span = (
+        row["start_date"].isoformat()
+        if row["start_date"] == row["end_date"]
+        else f"{row['start_date']}..{row['end_date']}"
+    )
+    score = f", z {row['score']:.1f}" if row.get("score") is not None else ""
+    causes = f" Top: {row['root_causes']}." if row.get("root_causes") else ""
+    owner = f" Owner: {row['owner']}." if row.get("owner") else ""
+    return (
+        f"[{row['anomaly_id']}] {row['monitor']} {row['series']} ({row['BillingCurrency']}): "
+        f"{row['kind']} {span}, {row['status']}, impact "
+        f"{row['impact']:+,.2f} {row['BillingCurrency']}{pct}{score} "
+        f"(expected {_money(row['expected'], row['BillingCurrency'])}, actual "
+        f"{_money(row['actual'], row['BillingCurrency'])}).{causes}{owner}"
+    )
+
+
+def events_markdown(rows: list[dict]) -> str:
+    if not rows:
+        return "(no anomalies)"
+    frame = pd.DataFrame(
+        [
+            {
+                "id": r["anomaly_id"],
+                "monitor": r["monitor"],
+                "series": r["series"],
+                "kind": r["kind"],
+                "status": r["status"],
+                "days": f"{r['start_date']}..{r['end_date']}",
+                "impact": f"{r['impact']:+,.2f} {r['BillingCurrency']}",
+                "impact %": "" if r["impact_pct"] is None else f"{r['impact_pct']:+.0f}%",
+                "z": "" if r["score"] is None else f"{r['score']:.1f}",
+                "root causes": r["root_causes"] or "",
+                "owner": r["owner"] or "",
+            }
+            for r in rows
+        ]
+    )
+    return markdown_table(frame)
+
+
+def build(ctx: DefsContext) -> dg.Definitions:
+    @dg.asset(
+        key=ANOMALIES,
+        group_name="insights",
+        kinds={"duckdb"},
+        deps=[dg.AssetKey(["core", "allocated_costs"])],
+        partitions_def=ctx.partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        automation_condition=RESTATED_DAYS_PROPAGATE,
+        pool=WAREHOUSE_POOL,
+        check_specs=[
+            dg.AssetCheckSpec(
+                NEW_ANOMALIES_CHECK,
+                asset=ANOMALIES,
+                description=(
+                    "Fails (warn) once for each new anomaly whose last day is recent, naming it "
+                    "with its impact and root causes; the alert targets send it."
+                ),
+            )
+        ],
+        description=(
+            "Spend anomalies per monitor series (rules YAML anomalies:), scored on complete days "
+            "only: usage against a weekday-adjusted robust 8-week baseline with three gates (z, "
+            "impact floor, impact %), credits that stop, large corrections and tax. One row per "
+            "event in insights.anomalies with its root causes; per-day scores in "
+            "insights.anomaly_days."
+        ),
+    )
+    def anomalies(context: dg.AssetExecutionContext, warehouse: Warehouse, rules: RulesResource):
+        first, last = partition_window(context)
+        loaded_rules = rules.load()
+        with warehouse.get_connection() as con:
+            if not wh.table_exists(con, ALLOCATED_COSTS_TABLE):
+                raise dg.Failure(
+                    f"{ALLOCATED_COSTS_TABLE} does not exist yet; materialize core/allocated_costs "
+                    "for these days first."
+                )
+            newest = con.execute(
+                f"SELECT max(charge_date) FROM {ALLOCATED_COSTS_TABLE}"
+            ).fetchall()[0][0]
+            through = max(last, newest) if newest else last
+            write_start = first - timedelta(days=RESCORED_DAYS)
+            run = run_monitors(
+                con,
+                loaded_rules.anomalies,
+                loaded_rules.completeness,
+                ALLOCATED_COSTS_TABLE,
+                write_start,
+                through,
+            )
+            day_rows = run.day_rows()
+            day_rows = day_rows.filter(pa.compute.less_equal(day_rows["charge_date"], last))
+            events = run.event_rows(loaded_rules.ownership_dimension)
+            events = events.filter(pa.compute.less_equal(events["start_date"], last))
+            cutoff = write_start - timedelta(days=EVENT_MARGIN_DAYS)
+            con.register("_anomaly_days", day_rows)
+            con.register("_anomalies", events)
+            create_side_tables(con)
+
+            def write_events(con) -> None:
+                # Inside the day rows' transaction: both tables change together or not at all.
+                wh.evolve_schema(
+                    con, ANOMALIES_TABLE, wh.query_columns(con, "SELECT * FROM _anomalies")
+                )
+                con.execute(
+                    f"DELETE FROM {ANOMALIES_TABLE} WHERE anomaly_id IN "
+                    "(SELECT anomaly_id FROM _anomalies) OR (end_date >= ? AND start_date <= ?)",
+                    [cutoff, last],
+                )
+                con.execute(f"INSERT INTO {ANOMALIES_TABLE} BY NAME SELECT * FROM _anomalies")
+
+            wh.replace_partitions(
+                con,
+                ANOMALY_DAYS_TABLE,
+                "SELECT * FROM _anomaly_days",
+                days_between((write_start, last)),
+                validate=write_events,
+            )
+            # Alert once per event, and only for recent ones: a backfill of last year finds
+            # last year's anomalies without paging anyone about them.
+            complete_through = max(
+                (run.completeness.complete_through(s) for s in run.completeness.sources),
+                default=last,
+            )
+            recent = complete_through - timedelta(days=loaded_rules.anomalies.alert_recent_days + 1)
+            new = (
+                con.sql(
+                    f"SELECT * FROM _anomalies WHERE end_date >= ? AND anomaly_id NOT IN "
+                    f"(SELECT anomaly_id FROM {ANOMALY_ALERTS_TABLE}) "
+                    "ORDER BY abs(impact) DESC, anomaly_id",
+                    params=[recent],
+                )
+                .to_arrow_table()
+                .to_pylist()
+            )
+            if new:
+                con.executemany(
+                    f"INSERT INTO {ANOMALY_ALERTS_TABLE} VALUES (?, ?, now())",
+                    [[row["anomaly_id"], context.run_id] for row in new],
+                )
+            shown = (
+                con.sql(
+                    f"SELECT * FROM {ANOMALIES_TABLE} WHERE end_date >= ? OR status = 'open' "
+                    "ORDER BY end_date DESC, abs(impact) DESC LIMIT ?",
+                    params=[through - timedelta(days=30), TABLE_ROWS],
+                )
+                .to_arrow_table()
+                .to_pylist()
+            )
+            first_monitor = loaded_rules.anomalies.monitors[0].name
+            per_day = con.execute(
+                "SELECT charge_date, BillingCurrency, sum(actual) FILTER (WHERE monitor = ?), "
+                "sum(expected) FILTER (WHERE monitor = ?), count(*) FILTER (WHERE status = ?) "
+                "FROM _anomaly_days WHERE charge_date >= ? GROUP BY ALL",
+                [first_monitor, first_monitor, an.ANOMALY, first],
+            ).fetchall()
+            con.unregister("_anomaly_days")
+            con.unregister("_anomalies")
+        _add_daily_metadata(context, per_day, (first, last))
+        yield dg.MaterializeResult(
+            asset_key=ANOMALIES,
+            metadata={
+                "series_scored": dg.MetadataValue.int(len(run.results)),
+                "events_written": dg.MetadataValue.int(events.num_rows),
+                "open_anomalies": dg.MetadataValue.int(
+                    sum(1 for r in shown if r["status"] == an.OPEN)
+                ),
+                "scored_through": dg.MetadataValue.text(through.isoformat()),
+                "completeness": dg.MetadataValue.text(run.completeness.summary()),
+                "model_version": dg.MetadataValue.text(an.MODEL_VERSION),
+                "recent_anomalies": dg.MetadataValue.md(events_markdown(shown)),
+            },
+        )
+        yield dg.AssetCheckResult(
+            asset_key=ANOMALIES,
+            check_name=NEW_ANOMALIES_CHECK,
+            passed=not new,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=(
+                f"{len(new)} new anomal{'y' if len(new) == 1 else 'ies'}:\n"
+                + "\n".join(describe_event(r) for r in new[:10])
+                + (f"\n... and {len(new) - 10} more" if len(new) > 10 else "")
+                if new
+                else "No new anomalies."
+            ),
+            metadata={
+                "new_anomalies": dg.MetadataValue.int(len(new)),
+                "impact": dg.MetadataValue.text(
+                    "; ".join(
+                        f"{c}: {sum(r['impact'] for r in new if r['BillingCurrency'] == c):+,.2f}"
+                        for c in sorted({r["BillingCurrency"] for r in new})
+                    )
+                ),
+                "anomalies": dg.MetadataValue.md(events_markdown(new)),
+            },
+        )
+
+    @dg.asset(
+        key=ANOMALY_QUALITY,
+        group_name="insights",
+        kinds={"duckdb"},
+        deps=[ANOMALIES],
+        automation_condition=dg.AutomationCondition.eager(),
+        pool=WAREHOUSE_POOL,
+        description=(
+            "Per monitor and month: anomalies, how many people rated (finops-assets anomaly "
+            "feedback ID yes|no|planned), and the false-positive rate (no / rated). Planned "
+            "changes are counted apart: real, but not a surprise."
+        ),
+    )
+    def anomaly_quality(warehouse: Warehouse) -> dg.MaterializeResult:
+        with warehouse.get_connection() as con:
+            create_side_tables(con)
+            if not wh.table_exists(con, ANOMALIES_TABLE):
+                raise dg.Failure("insights.anomalies does not exist yet; materialize it first.")
+            con.execute(f"CREATE OR REPLACE TABLE {ANOMALY_QUALITY_TABLE} AS {quality_sql()}")
+            rows = con.sql(
+                f"SELECT * FROM {ANOMALY_QUALITY_TABLE} ORDER BY month DESC, monitor LIMIT 40"
+            ).to_df()
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": dg.MetadataValue.int(len(rows)),
+                "quality": dg.MetadataValue.md(markdown_table(rows)),
+            }
+        )
+
+    return definitions_of(anomalies, anomaly_quality)
+
+
+def quality_sql() -> str:
+    """Per monitor and month of the event's start: the latest verdict per anomaly counts."""
+    return f"""
+        WITH latest AS (
+            SELECT anomaly_id, arg_max(verdict, recorded_at) AS verdict
+            FROM {FEEDBACK_TABLE} GROUP BY anomaly_id
+        )
+        SELECT a.monitor, strftime(a.start_date, '%Y-%m') AS month,
+               count(*) AS anomalies,
+               count(*) FILTER (WHERE al.anomaly_id IS NOT NULL) AS alerted,
+               count(l.verdict) AS rated,
+               count(*) FILTER (WHERE l.verdict = 'yes') AS confirmed,
+               count(*) FILTER (WHERE l.verdict = 'no') AS false_positives,
+               count(*) FILTER (WHERE l.verdict = 'planned') AS planned,
+               round(count(*) FILTER (WHERE l.verdict = 'no') / nullif(count(l.verdict), 0), 3)
+                   AS false_positive_rate
+        FROM {ANOMALIES_TABLE} a
+        LEFT JOIN latest l USING (anomaly_id)
+        LEFT JOIN {ANOMALY_ALERTS_TABLE} al USING (anomaly_id)
+        WHERE a.kind <> '{KIND_CORRECTION}'
+        GROUP BY ALL
+    """
+
+
+def _add_daily_metadata(context, per_day, window: tuple[date, date]) -> None:
+    """Per partition: the first monitor's (the total's) actual and expected usage per currency
+    and how many series were anomalous that day, so the UI plots them over days."""
+    by_day: dict[date, dict[str, dg.MetadataValue]] = {}
+    for day, currency, actual, expected, count in per_day:
+        values = by_day.setdefault(day, {})
+        values[f"usage_actual_{currency}"] = dg.MetadataValue.float(round(float(actual or 0), 2))
+        if expected is not None:
+            values[f"usage_expected_{currency}"] = dg.MetadataValue.float(round(float(expected), 2))
+        values["anomalous_series"] = dg.MetadataValue.int(
+            int(count) + int(values.get("anomalous_series", dg.MetadataValue.int(0)).value)
+        )
+    for day in days_between(window):
+        context.add_asset_metadata(
+            by_day.get(day, {"anomalous_series": dg.MetadataValue.int(0)}),
+            partition_key=day.isoformat(),
+        )
