@@ -34,6 +34,13 @@ class LabelledSeries:
     total: np.ndarray
     complete: np.ndarray
     spikes: list[tuple[int, int]] = field(default_factory=list)  # (first, last) index, labelled
+    # Usage once every day is final (what the warehouse holds after the provider settled; the
+    # days ``complete`` marks incomplete read differently in ``usage``).
+    final: np.ndarray | None = None
+    # The charges a usage score leaves out, per day: one-time purchases (positive) and monthly
+    # recurring credits (positive amounts, subtracted from total).
+    purchases: np.ndarray | None = None
+    credits: np.ndarray | None = None
     level_shifts: list[int] = field(default_factory=list)  # index of the first shifted day
 
     @property
@@ -93,6 +100,7 @@ def _one(rng: np.random.Generator, name: str, days: int, start: date) -> Labelle
     for i in np.flatnonzero(rng.random(n) < 0.02):
         if not taken[i]:
             complete[i] = False
+    series.final = usage.copy()
     reported = usage.copy()
     for i in np.flatnonzero(~complete):
         # Mostly partial; now and then double-counted while a restatement is in flight.
@@ -101,10 +109,13 @@ def _one(rng: np.random.Generator, name: str, days: int, start: date) -> Labelle
     total = reported.copy()
     buys = rng.random() < 0.4
     credits = rng.random() < 0.3
+    series.purchases, series.credits = np.zeros(n), np.zeros(n)
     for i, d in enumerate(dates):
         if d.day == 1 and buys and rng.random() < 0.5:
-            total[i] += level * rng.uniform(5, 20)
+            series.purchases[i] = level * rng.uniform(5, 20)
+            total[i] += series.purchases[i]
         if d.day == 1 and credits:
-            total[i] -= level * rng.uniform(0.5, 2)
+            series.credits[i] = level * rng.uniform(0.5, 2)
+            total[i] -= series.credits[i]
     series.usage, series.total, series.complete = reported, total, complete
     return series

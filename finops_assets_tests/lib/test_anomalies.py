@@ -145,7 +145,16 @@ def test_bench_insights_reports_every_detector_on_the_same_series():
     from finops_assets_tests.bench_insights import report, run
 
     figures = run(seed=5, count=12, days=200)
-    assert len(figures["detectors"]) == 7
+    assert len(figures["detectors"]) == 8
+    pipeline = figures["detectors"]["pipeline: insights/anomalies, one run"]
+    # The same series through the asset: the same labels, every day of every series written.
+    assert pipeline["labelled"] == figures["detectors"]["ours (usage, complete days)"]["labelled"]
+    # Every series on every day (zero before a late series starts), and the 7 days before day 1.
+    assert pipeline["day_rows"] == 12 * (200 + 7)
+    assert pipeline["alerts_on_incomplete_days"] == 0 and pipeline["recall"] > 0.5
+    forecasts = figures["forecasts"]
+    assert forecasts["ours"]["day_10"]["forecasts"] > 0
+    assert 0 <= forecasts["ours"]["coverage"]["day_20"] <= 1
     ours = figures["detectors"]["ours (usage, complete days)"]
     assert ours["alerts_on_incomplete_days"] == 0
     assert {r["labelled"] for r in figures["detectors"].values()} == {ours["labelled"]}

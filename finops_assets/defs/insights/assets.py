@@ -213,7 +213,8 @@ def build(ctx: DefsContext) -> dg.Definitions:
             first_monitor = loaded_rules.anomalies.monitors[0].name
             per_day = con.execute(
                 "SELECT charge_date, BillingCurrency, sum(actual) FILTER (WHERE monitor = ?), "
-                "sum(expected) FILTER (WHERE monitor = ?), count(*) FILTER (WHERE status = ?) "
+                "sum(expected) FILTER (WHERE monitor = ?), count(*) FILTER (WHERE status = ?), "
+                "count(*) "
                 "FROM _anomaly_days WHERE charge_date >= ? GROUP BY ALL",
                 [first_monitor, first_monitor, an.ANOMALY, first],
             ).fetchall()
@@ -264,6 +265,8 @@ def build(ctx: DefsContext) -> dg.Definitions:
         kinds={"duckdb"},
         deps=[ANOMALIES],
         automation_condition=dg.AutomationCondition.eager(),
+        # Lets `dagster asset materialize --select '*' --partition-range ...` include it.
+        backfill_policy=dg.BackfillPolicy.single_run(),
         pool=WAREHOUSE_POOL,
         description=(
             "Per monitor and month: anomalies, how many people rated (finops-assets anomaly "
@@ -318,8 +321,11 @@ def _add_daily_metadata(context, per_day, window: tuple[date, date]) -> None:
     """Per partition: the first monitor's (the total's) actual and expected usage per currency
     and how many series were anomalous that day, so the UI plots them over days."""
     by_day: dict[date, dict[str, dg.MetadataValue]] = {}
-    for day, currency, actual, expected, count in per_day:
+    for day, currency, actual, expected, count, rows in per_day:
         values = by_day.setdefault(day, {})
+        values["dagster/row_count"] = dg.MetadataValue.int(
+            int(rows) + int(values.get("dagster/row_count", dg.MetadataValue.int(0)).value)
+        )
         values[f"usage_actual_{currency}"] = dg.MetadataValue.float(round(float(actual or 0), 2))
         if expected is not None:
             values[f"usage_expected_{currency}"] = dg.MetadataValue.float(round(float(expected), 2))
@@ -328,6 +334,12 @@ def _add_daily_metadata(context, per_day, window: tuple[date, date]) -> None:
         )
     for day in days_between(window):
         context.add_asset_metadata(
-            by_day.get(day, {"anomalous_series": dg.MetadataValue.int(0)}),
+            by_day.get(
+                day,
+                {
+                    "dagster/row_count": dg.MetadataValue.int(0),
+                    "anomalous_series": dg.MetadataValue.int(0),
+                },
+            ),
             partition_key=day.isoformat(),
         )

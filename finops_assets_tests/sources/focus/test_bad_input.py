@@ -220,6 +220,8 @@ def test_day_without_rows_is_an_explicit_empty_partition(loaded):
     counts = [
         e.materialization.metadata["dagster/row_count"].value
         for e in result.get_asset_materialization_events()
+        # The insights score every series on every day: an empty day is a day of zeros there.
+        if e.materialization.asset_key.path[0] != "insights"
     ]
     assert counts == [0] * 11  # four raw tables, facts, amortized, allocated, four marts
 
@@ -236,7 +238,7 @@ def test_landing_without_focus_exports_gives_empty_partitions(pipeline):
     assert [
         e.materialization.metadata["dagster/row_count"].value
         for e in result.get_asset_materialization_events()
-    ] == [0] * 11  # four raw tables, facts, amortized, allocated, four marts
+    ] == [0] * 13  # four raw tables, facts, amortized, allocated, four marts, two insights
 
 
 def test_part_file_copied_under_another_name_is_caught(loaded):

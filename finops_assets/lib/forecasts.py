@@ -1,0 +1,351 @@
+"""Month-end cost forecasts for one series (one currency), and the two plain baselines.
+
+What belongs here: the forecast of one series as of one day. What does not: which series exist,
+reading the warehouse (``lib/forecast_sql``), Dagster (``defs/insights``). Pure numpy; no clock.
+
+The model (``../shared/DOMAIN.md`` §9):
+
+- **Actual** is what complete days of the month already cost, every charge included.
+- **Usage** for the rest of the month (the days after the as-of day, and the month's days not yet
+  complete) is projected by weekday profile × a damped trend: weekday factors and a robust line
+  through the weekday-adjusted complete days of the last ``weeks`` weeks (the medians of the
+  older and the newer half, as in ``lib/anomalies``), its slope damped by ``damping`` a day, so a
+  trend fades instead of compounding to month-end.
+- **Recurring charges** (``ChargeFrequency = 'Recurring'``: support plans, subscriptions, monthly
+  credits) are projected on their day: last month's amount on the same day of the month, for the
+  days still to come that have not had it yet.
+- **One-time charges** (purchases, refunds) are actual only: never extrapolated.
+- **Interval** (80% by default): the usage noise over the remaining days, the uncertainty of the
+  level and of the trend, from the spread of the model's own residuals (MAD × 1.4826), each
+  multiplied by the remaining usage. Normal quantiles in log space.
+- Fewer than ``min_history`` complete days of usage: ``insufficient history``, no number.
+"""
+
+from __future__ import annotations
+
+import calendar
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from statistics import NormalDist
+
+import numpy as np
+
+MODEL_VERSION = "weekday-damped-v1"
+MAD_TO_SIGMA = 1.4826
+OK, INSUFFICIENT = "ok", "insufficient history"
+
+
+@dataclass(frozen=True)
+class ForecastModel:
+    weeks: int = 8
+    min_history: int = 28
+    damping: float = 0.97  # per day: a trend's effect over h days is Σ damping^j, j = 1..h
+    coverage: float = 0.80
+    # Months back at the same day of the month whose forecasts are checked against what happened
+    # (the interval's empirical part); their spread is pooled with the parametric one, which
+    # counts as ``prior_weight`` such months.
+    backtest_months: int = 3
+    prior_weight: float = 2.0
+
+
+@dataclass(frozen=True)
+class Forecasts:
+    """Forecasts of many series (rows) as of one day for one period (month, quarter, year)."""
+
+    as_of: date
+    period: tuple[date, date]
+    status: np.ndarray  # str per series
+    actual: np.ndarray  # complete days of the period through as_of, every charge
+    projected_usage: np.ndarray
+    projected_recurring: np.ndarray
+    forecast: np.ndarray  # NaN when insufficient history
+    lower: np.ndarray
+    upper: np.ndarray
+    history_days: np.ndarray
+    complete_through: list[date | None]
+    sigma: np.ndarray  # relative σ of the remaining usage (log space)
+
+
+def month_bounds(day: date) -> tuple[date, date]:
+    first = day.replace(day=1)
+    return first, first.replace(day=calendar.monthrange(day.year, day.month)[1])
+
+
+def period_bounds(day: date, period: str) -> tuple[date, date]:
+    """The calendar month, quarter or year containing ``day``."""
+    if period == "month":
+        return month_bounds(day)
+    if period == "quarter":
+        first = date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+        return first, month_bounds(date(first.year, first.month + 2, 1))[1]
+    if period == "year":
+        return date(day.year, 1, 1), date(day.year, 12, 31)
+    raise ValueError(f"period {period!r}: use month, quarter or year")
+
+
+def _nanmedian(x: np.ndarray, axis: int = 1) -> np.ndarray:
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmedian(x, axis=axis)
+
+
+@dataclass(frozen=True)
+class _Fit:
+    level: np.ndarray
+    slope: np.ndarray
+    factors: np.ndarray  # S × 7
+    sigma_day: np.ndarray
+    history: np.ndarray  # complete days used
+    anchor: int  # column index the level is read at
+    last_complete: np.ndarray  # column index per series (-1: none)
+
+
+def _fit(d0: date, usage: np.ndarray, complete: np.ndarray, end: int, model: ForecastModel) -> _Fit:
+    """Weekday factors and a robust line through the complete days of the ``weeks`` weeks up to
+    column ``end`` (inclusive), per series."""
+    lo = max(0, end + 1 - 7 * model.weeks)
+    window = usage[:, lo : end + 1].astype(float)
+    mask = complete[:, lo : end + 1]
+    values = np.where(mask, window, np.nan)
+    weekdays = np.array([(d0 + timedelta(days=lo + j)).weekday() for j in range(end + 1 - lo)])
+    overall = _nanmedian(values)
+    factors = np.ones((len(usage), 7))
+    for w in range(7):
+        cols = weekdays == w
+        if not cols.any():
+            continue
+        picked = values[:, cols]
+        count = np.sum(~np.isnan(picked), axis=1)
+        med = _nanmedian(picked)
+        ok = (count >= 2) & (overall > 0) & (med > 0)
+        factors[ok, w] = med[ok] / overall[ok]
+    adjusted = values / factors[:, weekdays]
+    t = np.arange(lo, end + 1, dtype=float)[None, :].repeat(len(usage), axis=0)
+    t = np.where(mask, t, np.nan)
+    half = (end + 1 - lo) // 2
+    older, newer = slice(0, half), slice(half, None)
+    dt = _nanmedian(t[:, newer]) - _nanmedian(t[:, older])
+    counts = np.sum(mask, axis=1)
+    slope = (_nanmedian(adjusted[:, newer]) - _nanmedian(adjusted[:, older])) / np.where(
+        dt > 0, dt, np.nan
+    )
+    slope = np.where(np.isfinite(slope) & (counts >= 14), slope, 0.0)
+    anchor = end
+    level = _nanmedian(adjusted - slope[:, None] * (t - anchor))
+    level = np.where(np.isfinite(level), level, 0.0)
+    residuals = adjusted - (level[:, None] + slope[:, None] * (t - anchor))
+    center = _nanmedian(residuals)
+    spread = MAD_TO_SIGMA * _nanmedian(np.abs(residuals - center[:, None]))
+    sigma_day = np.where(level > 0, spread / np.maximum(level, 1e-9), 0.0)
+    sigma_day = np.where(np.isfinite(sigma_day), sigma_day, 0.0)
+    has = mask.any(axis=1)
+    last_complete = np.where(has, lo + (mask.shape[1] - 1 - np.argmax(mask[:, ::-1], axis=1)), -1)
+    return _Fit(level, slope, factors, sigma_day, counts, anchor, last_complete)
+
+
+def _project(d0: date, fit: _Fit, columns: np.ndarray, model: ForecastModel) -> np.ndarray:
+    """Expected usage per series (rows) for the day columns ``columns``."""
+    h = columns.astype(float) - fit.anchor
+    damped = np.where(
+        h > 0,
+        model.damping * (1 - model.damping ** np.maximum(h, 0)) / (1 - model.damping)
+        if model.damping < 1
+        else h,
+        h,
+    )
+    weekdays = np.array([(d0 + timedelta(days=int(c))).weekday() for c in columns])
+    trend = fit.level[:, None] + fit.slope[:, None] * damped[None, :]
+    return np.maximum(0.0, trend * fit.factors[:, weekdays])
+
+
+def _parametric_sigma(fit: _Fit, projected: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """Relative σ of Σ remaining usage: daily noise (independent), the level's uncertainty
+    (shared by every remaining day) and the trend's (growing with the horizon)."""
+    total = projected.sum(axis=1)
+    with np.errstate(all="ignore"):
+        weights = projected / np.where(total > 0, total, np.nan)[:, None]
+        noise = fit.sigma_day * np.sqrt(np.nansum(weights**2, axis=1))
+        n = np.maximum(fit.history, 1)
+        level_sd = 1.25 * fit.sigma_day / np.sqrt(n)
+        horizon = np.nansum(weights * (columns[None, :] - fit.anchor), axis=1)
+        trend_sd = 1.25 * fit.sigma_day * np.sqrt(12.0 / n) * horizon / (7.0 * 8)
+    return np.sqrt(noise**2 + level_sd**2 + trend_sd**2)
+
+
+def forecast_period(
+    d0: date,
+    usage: np.ndarray,
+    recurring: np.ndarray,
+    one_time: np.ndarray,
+    complete: np.ndarray,
+    as_of: date,
+    period: tuple[date, date] | None = None,
+    model: ForecastModel = ForecastModel(),
+) -> Forecasts:
+    """Forecasts of the period containing ``as_of`` (default: its month) for every row of the
+    S × n day matrices (column 0 is ``d0``; columns after ``as_of`` are not read)."""
+    usage = np.atleast_2d(np.asarray(usage, dtype=float))
+    recurring = np.atleast_2d(np.asarray(recurring, dtype=float))
+    one_time = np.atleast_2d(np.asarray(one_time, dtype=float))
+    complete = np.atleast_2d(np.asarray(complete, dtype=bool))
+    first, last = period or month_bounds(as_of)
+    end = (as_of - d0).days
+    s_count = usage.shape[0]
+    fit = _fit(d0, usage, complete, end, model)
+    # The period's days: done (complete, through as_of) or still to forecast.
+    cols = np.arange((first - d0).days, (last - d0).days + 1)
+    seen = (cols >= 0) & (cols <= end)
+    done = np.zeros((s_count, len(cols)), dtype=bool)
+    done[:, seen] = complete[:, cols[seen]]
+    total_day = usage + recurring + one_time
+    actual = np.zeros(s_count)
+    if seen.any():
+        actual = np.where(done[:, seen], total_day[:, cols[seen]], 0.0).sum(axis=1)
+    remaining = ~done
+    projected = _project(d0, fit, cols, model) * remaining
+    projected_usage = projected.sum(axis=1)
+    projected_recurring = _recurring_to_come(d0, recurring, end, cols, remaining)
+    sigma = _parametric_sigma(fit, projected, cols)
+    settling = end - int(np.median(fit.last_complete)) if s_count else 0
+    sigma, dof = _with_backtests(d0, usage, complete, as_of, max(settling, 0), sigma, model)
+    forecast = actual + projected_usage + projected_recurring
+    z = _t_quantile(0.5 + model.coverage / 2, dof)
+    lower = forecast - projected_usage * (1 - np.exp(-z * sigma))
+    upper = forecast + projected_usage * (np.exp(z * sigma) - 1)
+    enough = fit.history >= model.min_history
+    nan = np.full(s_count, np.nan)
+    return Forecasts(
+        as_of=as_of,
+        period=(first, last),
+        status=np.where(enough, OK, INSUFFICIENT),
+        actual=actual,
+        projected_usage=np.where(enough, projected_usage, 0.0),
+        projected_recurring=np.where(enough, projected_recurring, 0.0),
+        forecast=np.where(enough, forecast, nan),
+        lower=np.where(enough, lower, nan),
+        upper=np.where(enough, upper, nan),
+        history_days=fit.history,
+        complete_through=[
+            d0 + timedelta(days=int(i)) if i >= 0 else None for i in fit.last_complete
+        ],
+        sigma=sigma,
+    )
+
+
+def _with_backtests(
+    d0: date,
+    usage: np.ndarray,
+    complete: np.ndarray,
+    as_of: date,
+    lag: int,
+    sigma: np.ndarray,
+    model: ForecastModel,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pool the parametric σ with the model's own errors at the same point of earlier months:
+    as of the same day (and a week either side) of each of the last ``backtest_months`` months,
+    with the same number of days still settling (``lag``), the forecast of the rest of that
+    month's usage against what it came to. Errors are scaled to this forecast's horizon (the
+    error of a sum grows about like the square root of its days)."""
+    errors = []
+    horizon = max((month_bounds(as_of)[1] - as_of).days + lag, 1)
+    for back in range(1, model.backtest_months + 1):
+        month_first = _add_months(as_of.replace(day=1), -back)
+        month_last = month_bounds(month_first)[1]
+        for offset in BACKTEST_OFFSETS:
+            day = min(max(as_of.day + offset, 1), month_last.day - 1)
+            end = (month_first.replace(day=day) - d0).days - lag
+            if end - 7 * model.weeks < 0 or (month_last - d0).days >= usage.shape[1]:
+                continue
+            fit = _fit(d0, usage, complete, end, model)
+            cols = np.arange(end + 1, (month_last - d0).days + 1)
+            projected = _project(d0, fit, cols, model)
+            observed = complete[:, cols]
+            happened = np.where(observed, usage[:, cols], 0.0).sum(axis=1)
+            expected = np.where(observed, projected, 0.0).sum(axis=1)
+            with np.errstate(all="ignore"):
+                e = np.log(happened / expected)
+            valid = (fit.history >= model.min_history) & observed.all(axis=1) & np.isfinite(e)
+            errors.append(np.where(valid, e * np.sqrt(horizon / len(cols)), np.nan))
+    if not errors:
+        return sigma, np.full(len(sigma), np.inf)
+    e = np.vstack(errors)
+    # Three points a month are not independent: they count as one month each.
+    count = np.sum(~np.isnan(e), axis=0) / len(BACKTEST_OFFSETS)
+    mean_square = np.where(count > 0, np.nanmean(e**2, axis=0), 0.0)
+    pooled = np.sqrt(
+        (count * mean_square + model.prior_weight * sigma**2) / (count + model.prior_weight)
+    )
+    return pooled, np.where(count > 0, count + model.prior_weight, np.inf)
+
+
+BACKTEST_OFFSETS = (-7, 0, 7)
+
+
+def _t_quantile(p: float, dof: np.ndarray) -> np.ndarray:
+    """Student's t quantile (Cornish-Fisher expansion, within 1% for dof >= 3): σ estimated from
+    a handful of months needs a wider interval than the normal's for the same coverage."""
+    z = NormalDist().inv_cdf(p)
+    with np.errstate(divide="ignore"):
+        inv = np.where(np.isfinite(dof), 1.0 / dof, 0.0)
+    return z + (z**3 + z) / 4 * inv + (5 * z**5 + 16 * z**3 + 3 * z) / 96 * inv**2
+
+
+def _add_months(day: date, months: int) -> date:
+    index = day.year * 12 + day.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def _recurring_to_come(
+    d0: date, recurring: np.ndarray, end: int, cols: np.ndarray, remaining: np.ndarray
+) -> np.ndarray:
+    """Each remaining day gets the recurring charges of the same day of the latest month known by
+    ``end`` (a day-of-month that month lacks lands on nothing; a longer month's extra days land
+    on the month's last day)."""
+    total = np.zeros(recurring.shape[0])
+    for j, c in enumerate(cols):
+        day = d0 + timedelta(days=int(c))
+        back = 1
+        while (_add_months(day.replace(day=1), -back) - d0).days + day.day - 1 > end:
+            back += 1
+        prev_first = _add_months(day.replace(day=1), -back)
+        prev_last = month_bounds(prev_first)[1]
+        sources = [prev_first.replace(day=day.day)] if day.day <= prev_last.day else []
+        if day == month_bounds(day)[1] and prev_last.day > day.day:
+            sources += [prev_first.replace(day=x) for x in range(day.day + 1, prev_last.day + 1)]
+        for s in sources:
+            i = (s - d0).days
+            if 0 <= i <= end:
+                total += np.where(remaining[:, j], recurring[:, i], 0.0)
+    return total
+
+
+# --- the plain baselines the benchmark compares against ----------------------------------------
+def run_rate_forecast(days: Sequence[date], total: Sequence[float], as_of: date) -> float:
+    """Month-to-date cost (every day through as_of, as delivered) / days elapsed × month days."""
+    first, last = month_bounds(as_of)
+    d0 = days[0]
+    i0, i1 = (first - d0).days, (as_of - d0).days
+    mtd = float(np.sum(np.asarray(total)[max(0, i0) : i1 + 1]))
+    elapsed = (as_of - first).days + 1
+    return mtd / elapsed * last.day
+
+
+def ols_iqr_forecast(
+    days: Sequence[date], total: Sequence[float], as_of: date, window: int = 30
+) -> float:
+    """Koku's forecast: an ordinary least-squares line through the last ``window`` days of daily
+    cost after removing points outside 1.5 × IQR, extended to month-end, added to the
+    month-to-date cost."""
+    first, last = month_bounds(as_of)
+    d0 = days[0]
+    i1 = (as_of - d0).days
+    x = np.arange(max(0, i1 - window + 1), i1 + 1, dtype=float)
+    y = np.asarray(total, dtype=float)[x.astype(int)]
+    q1, q3 = np.percentile(y, [25, 75])
+    keep = (y >= q1 - 1.5 * (q3 - q1)) & (y <= q3 + 1.5 * (q3 - q1))
+    slope, intercept = np.polyfit(x[keep], y[keep], 1) if keep.sum() >= 2 else (0.0, y.mean())
+    future = np.arange(i1 + 1, i1 + 1 + (last - as_of).days, dtype=float)
+    mtd = float(np.sum(np.asarray(total)[max(0, (first - d0).days) : i1 + 1]))
+    return mtd + float(np.sum(intercept + slope * future))
