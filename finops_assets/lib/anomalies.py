@@ -26,8 +26,9 @@ The model (``../shared/DOMAIN.md`` §9):
   (incomplete days neither extend nor end it): start, end, Σ expected, Σ actual, impact, the
   highest z. An event alerts once, on its first day. Once an event has ``level_shift_days``
   flagged days the change is a new normal: it closes as ``level shift`` and the baseline adopts
-  the new level (the days before it are rescaled by the ratio of new to old level), so the shift
-  is not alerted again day after day.
+  the new level (the days before it are rescaled by the ratio of new to old level; spend that
+  started from nothing restarts the baseline at the shift), so the shift is not alerted again
+  day after day.
 """
 
 from __future__ import annotations
@@ -54,10 +55,11 @@ class AnomalyModel:
     """The default model's knobs (each overridable per monitor in the rules YAML)."""
 
     z: float = 2.5
-    # What a team acts on: $100 and 20% over normal by default. At 10% a series with 8% daily
-    # noise raises a one-day "anomaly" about every three months (measured on the generator).
+    # What a team acts on: $100 and 25% over normal by default. Daily cost noise of 3-8% makes
+    # 20-25% one-day moves routine: at 20% the generator's series raise 2.7x more false alarms
+    # (precision 0.86 against 0.94, recall 0.98 either way; make bench-insights).
     min_impact: float = 100.0  # in the series' currency
-    min_pct: float = 0.20
+    min_pct: float = 0.25
     weeks: int = 8
     min_history: int = 28  # complete baseline days before a day is scored
     level_shift_days: int = 5
@@ -161,12 +163,14 @@ def score_series(
     current: AnomalyEvent | None = None
     run_start = 0  # index of the current event's first day
     quiet = 0  # normal days since the current event's last flagged day
+    # After spend starts from nothing, the days before it are no baseline for the new normal.
+    baseline_from = 0
     for i in range(n):
         day = days[i]
         if not is_complete[i]:
             scores.append(DayScore(day, float(actual[i]), None, None, None, INCOMPLETE))
             continue
-        lo = int(np.searchsorted(ordinals, ordinals[i] - window_days))
+        lo = max(int(np.searchsorted(ordinals, ordinals[i] - window_days)), baseline_from)
         history = np.flatnonzero(is_complete[lo:i]) + lo
         if len(history) < model.min_history:
             scores.append(DayScore(day, float(actual[i]), None, None, None, INSUFFICIENT))
@@ -231,6 +235,10 @@ def score_series(
             new_level = float(_median(baseline[shifted] / factors[weekdays[shifted]]))
             if level > 0 and new_level > 0:
                 baseline[:run_start] *= new_level / level
+            else:
+                # Nothing to rescale (a new service): the baseline starts again at the shift,
+                # so the new spend is scored once it has min_history days of its own.
+                baseline_from = run_start
             current.status = LEVEL_SHIFT
             current = None
     return scores, events

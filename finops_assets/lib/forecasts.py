@@ -1,7 +1,8 @@
-"""Month-end cost forecasts for one series (one currency), and the two plain baselines.
+"""Month-end (quarter-, year-end) cost forecasts of many series at once, and two plain baselines.
 
-What belongs here: the forecast of one series as of one day. What does not: which series exist,
-reading the warehouse (``lib/forecast_sql``), Dagster (``defs/insights``). Pure numpy; no clock.
+What belongs here: the forecasts of series (one currency each) as of one day. What does not:
+which series exist, reading the warehouse (``lib/forecast_scopes``), Dagster
+(``defs/insights``). Pure numpy; no clock.
 
 The model (``../shared/DOMAIN.md`` §9):
 
@@ -12,12 +13,17 @@ The model (``../shared/DOMAIN.md`` §9):
   older and the newer half, as in ``lib/anomalies``), its slope damped by ``damping`` a day, so a
   trend fades instead of compounding to month-end.
 - **Recurring charges** (``ChargeFrequency = 'Recurring'``: support plans, subscriptions, monthly
-  credits) are projected on their day: last month's amount on the same day of the month, for the
+  credits) are projected on their day: the latest known month's amount on the same day, for the
   days still to come that have not had it yet.
 - **One-time charges** (purchases, refunds) are actual only: never extrapolated.
-- **Interval** (80% by default): the usage noise over the remaining days, the uncertainty of the
-  level and of the trend, from the spread of the model's own residuals (MAD × 1.4826), each
-  multiplied by the remaining usage. Normal quantiles in log space.
+- **Interval** (80% by default): the relative spread of the remaining usage, in log space. Its
+  parametric part combines daily noise, the level's and the trend's uncertainty from the
+  residuals (MAD × 1.4826); its empirical part is the model's own error when it forecast the
+  rest of each of the last six months from the same day (and a week either side). The two are
+  pooled (the parametric part counts as one month) and a Student t quantile for that many
+  months sets the width: on the labelled generator the 80% interval holds 76-81% of month-ends,
+  where the parametric part alone held 35-43% (spikes and level shifts in the days still to
+  come are what it cannot see).
 - Fewer than ``min_history`` complete days of usage: ``insufficient history``, no number.
 """
 
@@ -46,8 +52,8 @@ class ForecastModel:
     # Months back at the same day of the month whose forecasts are checked against what happened
     # (the interval's empirical part); their spread is pooled with the parametric one, which
     # counts as ``prior_weight`` such months.
-    backtest_months: int = 3
-    prior_weight: float = 2.0
+    backtest_months: int = 6
+    prior_weight: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -107,7 +113,11 @@ def _fit(d0: date, usage: np.ndarray, complete: np.ndarray, end: int, model: For
     column ``end`` (inclusive), per series."""
     lo = max(0, end + 1 - 7 * model.weeks)
     window = usage[:, lo : end + 1].astype(float)
-    mask = complete[:, lo : end + 1]
+    # A series' history starts with its first cost: the zeros of the days before a new team or
+    # service existed are no history of it.
+    spent = usage[:, : end + 1] != 0
+    began = np.where(spent.any(axis=1), np.argmax(spent, axis=1), end + 1)
+    mask = complete[:, lo : end + 1] & (np.arange(lo, end + 1)[None, :] >= began[:, None])
     values = np.where(mask, window, np.nan)
     weekdays = np.array([(d0 + timedelta(days=lo + j)).weekday() for j in range(end + 1 - lo)])
     overall = _nanmedian(values)
@@ -273,7 +283,7 @@ def _with_backtests(
     e = np.vstack(errors)
     # Three points a month are not independent: they count as one month each.
     count = np.sum(~np.isnan(e), axis=0) / len(BACKTEST_OFFSETS)
-    mean_square = np.where(count > 0, np.nanmean(e**2, axis=0), 0.0)
+    mean_square = np.nansum(e**2, axis=0) / np.maximum(np.sum(~np.isnan(e), axis=0), 1)
     pooled = np.sqrt(
         (count * mean_square + model.prior_weight * sigma**2) / (count + model.prior_weight)
     )

@@ -97,11 +97,34 @@ class Owner(_Strict):
     """An owner (a value of the ownership dimension) and the other dimensions it implies."""
 
     dimensions: dict[str, str] = Field(default_factory=dict)
+    # Where the owner's own alerts (budgets, anomalies of its series) go, besides every alert
+    # target: email addresses (sent through the first email target's server) and/or the name
+    # of an environment variable holding a webhook URL.
+    alert_recipients: tuple[str, ...] = ()
+    alert_webhook_env: str | None = None
 
     @field_validator("dimensions")
     @classmethod
     def _normalize(cls, dims: dict[str, str]) -> dict[str, str]:
         return {k: v.strip().casefold() for k, v in dims.items()}
+
+    @field_validator("alert_recipients")
+    @classmethod
+    def _check_recipients(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        for value in values:
+            if "@" not in value or any(c.isspace() for c in value):
+                raise ValueError(f"alert recipient {value!r} is not an email address")
+        return values
+
+    @field_validator("alert_webhook_env")
+    @classmethod
+    def _check_env(cls, value: str | None) -> str | None:
+        if value is not None and not value.isidentifier():
+            raise ValueError(
+                f"alert_webhook_env {value!r} is the name of an environment variable holding the "
+                "URL (e.g. PAYMENTS_SLACK_WEBHOOK_URL), not the URL"
+            )
+        return value
 
 
 class HierarchyNode(_Strict):
@@ -110,11 +133,34 @@ class HierarchyNode(_Strict):
     parent: str | None = None
     owner: str | None = None
     dimensions: dict[str, str] = Field(default_factory=dict)
+    # Where the owner's own alerts (budgets, anomalies of its series) go, besides every alert
+    # target: email addresses (sent through the first email target's server) and/or the name
+    # of an environment variable holding a webhook URL.
+    alert_recipients: tuple[str, ...] = ()
+    alert_webhook_env: str | None = None
 
     @field_validator("dimensions")
     @classmethod
     def _normalize(cls, dims: dict[str, str]) -> dict[str, str]:
         return {k: v.strip().casefold() for k, v in dims.items()}
+
+    @field_validator("alert_recipients")
+    @classmethod
+    def _check_recipients(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        for value in values:
+            if "@" not in value or any(c.isspace() for c in value):
+                raise ValueError(f"alert recipient {value!r} is not an email address")
+        return values
+
+    @field_validator("alert_webhook_env")
+    @classmethod
+    def _check_env(cls, value: str | None) -> str | None:
+        if value is not None and not value.isidentifier():
+            raise ValueError(
+                f"alert_webhook_env {value!r} is the name of an environment variable holding the "
+                "URL (e.g. PAYMENTS_SLACK_WEBHOOK_URL), not the URL"
+            )
+        return value
 
 
 MATCHABLE_COLUMNS = (
@@ -304,6 +350,62 @@ class AnomalyRules(AnomalyThresholds):
         return values
 
 
+class ForecastScope(_Strict):
+    """Month-end forecasts per value of ``by`` (``by: []``: the total) and currency."""
+
+    name: str
+    by: tuple[str, ...] = ()
+
+
+def _default_scopes() -> tuple[ForecastScope, ...]:
+    return (
+        ForecastScope(name="total"),
+        ForecastScope(name="team", by=("team",)),
+        ForecastScope(name="cost_center", by=("cost_center",)),
+        ForecastScope(name="provider", by=("ProviderName",)),
+    )
+
+
+class ForecastRules(_Strict):
+    scopes: tuple[ForecastScope, ...] = Field(default_factory=_default_scopes)
+    coverage: float = Field(default=0.8, gt=0, lt=1)
+
+
+class BudgetThresholds(_Strict):
+    actual: tuple[float, ...] = (50, 80, 100)  # % of the amount spent so far
+    forecast: tuple[float, ...] = (80, 100)  # % of the amount the period is forecast to reach
+
+
+class Budget(_Strict):
+    """An amount for a scope and period; its thresholds alert once per period each."""
+
+    name: str
+    # Column -> value (any dimension, or ProviderName, SubAccountId, ...), and/or tag: {key: value}
+    # for a resource tag as delivered. Empty: all cost in the currency.
+    scope: dict[str, Any] = Field(default_factory=dict)
+    period: Literal["month", "quarter", "year"] = "month"
+    amount: Decimal = Field(gt=0)
+    currency: str
+    basis: Literal["EffectiveCost", "BilledCost"] = "EffectiveCost"
+    thresholds: BudgetThresholds = BudgetThresholds()
+    owner: str | None = None  # an owner under owners: (gets the alerts besides FinOps)
+
+    @field_validator("currency")
+    @classmethod
+    def _check_currency(cls, value: str) -> str:
+        if len(value) != 3 or not value.isalpha():
+            raise ValueError(f"currency {value!r}: use an ISO 4217 code such as USD")
+        return value.upper()
+
+
+class BudgetRules(_Strict):
+    budgets: tuple[Budget, ...] = ()
+    # A threshold that fired re-arms only after the figure falls this many points below it.
+    rearm_points: float = Field(default=5, ge=0)
+    # As in anomalies: only thresholds crossed on an as-of day this recent are alerted.
+    alert_recent_days: int = Field(default=3, ge=0)
+
+
 class CompletenessRules(_Strict):
     """When a day is complete enough for insights (anomalies, forecasts, budgets)."""
 
@@ -355,6 +457,9 @@ class Rules(_Strict):
     # Insights (schema insights): anomaly monitors, and when a day is complete enough to score.
     anomalies: AnomalyRules = AnomalyRules()
     completeness: CompletenessRules = CompletenessRules()
+    forecasts: ForecastRules = ForecastRules()
+    budgets: tuple[Budget, ...] = ()
+    budget_alerts: BudgetRules = BudgetRules()
 
     @model_validator(mode="after")
     def _check(self) -> Rules:
@@ -528,6 +633,44 @@ def cross_reference_problems(rules: Rules) -> list[tuple[tuple[Any, ...], str]]:
                 )
         if len(set(monitor.by)) != len(monitor.by):
             problems.append(((*where, "by"), "a column is listed twice"))
+    for index, scope in enumerate(rules.forecasts.scopes):
+        for position, column in enumerate(scope.by):
+            if column not in dims and column not in MONITOR_COLUMNS:
+                problems.append(
+                    (
+                        ("forecasts", "scopes", index, "by", position),
+                        f"cannot forecast by {column!r}; use a dimension or one of "
+                        f"{', '.join(MONITOR_COLUMNS)}",
+                    )
+                )
+    budget_names: set[str] = set()
+    for index, budget in enumerate(rules.budgets):
+        where = ("budgets", index)
+        if budget.name in budget_names:
+            problems.append(((*where, "name"), f"budget name {budget.name!r} is used twice"))
+        budget_names.add(budget.name)
+        for column, value in budget.scope.items():
+            if column == "tag":
+                if not isinstance(value, dict) or not value:
+                    problems.append(((*where, "scope", "tag"), "tag: needs {key: value}"))
+            elif column not in dims and column not in MONITOR_COLUMNS:
+                problems.append(
+                    (
+                        (*where, "scope", column),
+                        f"cannot scope a budget by {column!r}; use a dimension, tag, or one of "
+                        f"{', '.join(MONITOR_COLUMNS)}",
+                    )
+                )
+            elif not isinstance(value, str | int):
+                problems.append(((*where, "scope", column), "the value must be a single string"))
+        if budget.owner is not None and budget.owner not in rules.owners:
+            problems.append(
+                (
+                    (*where, "owner"),
+                    f"unknown owner {budget.owner!r}; declare it under owners: with its "
+                    "alert_recipients",
+                )
+            )
     return problems
 
 

@@ -5,7 +5,7 @@ level between $80 and $8,000 a day, a weekly shape (quieter weekends), growth of
 multiplicative noise of 3-8%, and what makes detection hard:
 
 - **spikes** of 1-3 days and several sizes, every one of them material (above the default gates:
-  at least $100 and 20% over normal, and well clear of the noise): the labelled anomalies;
+  at least $100 and 25% over normal, and well clear of the noise): the labelled anomalies;
 - **level shifts**, a permanent step up: labelled once, on their first day (alerting every day of
   the new normal is a false alarm);
 - **incomplete days**: the last two days of the series and about 2% of the others were not fully
@@ -89,7 +89,7 @@ def _one(rng: np.random.Generator, name: str, days: int, start: date) -> Labelle
         if taken[max(0, at - 10) : at + length + 10].any():
             continue
         size = float(rng.choice([0.35, 0.6, 1.0, 2.5]))
-        # Material: clear of the noise and of both default gates ($100, 20%).
+        # Material: clear of the noise and of both default gates ($100, 25%).
         size = max(size, 6 * noise, 1.5 * 100 / (level * min(profile)))
         usage[at : at + length] *= 1 + size
         taken[at - 3 : at + length + 3] = True

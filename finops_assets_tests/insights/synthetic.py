@@ -43,10 +43,17 @@ def create_table(con: duckdb.DuckDBPyConnection, table: str, rows) -> None:
             EffectiveCost DECIMAL(18, 6), ChargeCategory VARCHAR, x_Source VARCHAR,
             team VARCHAR, ServiceName VARCHAR, ResourceId VARCHAR,
             ServiceCategory VARCHAR DEFAULT 'Compute', SubAccountId VARCHAR DEFAULT 'acct-1',
-            RegionId VARCHAR DEFAULT 'us-east-1')"""
+            RegionId VARCHAR DEFAULT 'us-east-1', ProviderName VARCHAR DEFAULT 'Cloud',
+            cost_center VARCHAR DEFAULT 'cc-1', ChargeFrequency VARCHAR DEFAULT 'Usage-Based',
+            x_AmortizationClass VARCHAR, BilledCost DECIMAL(18, 6), Tags VARCHAR DEFAULT '{{}}')"""
     )
     con.executemany(
         f"INSERT INTO {table} (charge_date, BillingCurrency, EffectiveCost, ChargeCategory, "
         "x_Source, team, ServiceName, ResourceId) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         rows,
+    )
+    con.execute(f"UPDATE {table} SET BilledCost = EffectiveCost")
+    con.execute(
+        f"UPDATE {table} SET ChargeFrequency = CASE ChargeCategory WHEN 'Purchase' THEN "
+        "'One-Time' WHEN 'Credit' THEN 'Recurring' ELSE 'Usage-Based' END"
     )

@@ -31,6 +31,7 @@ from finops_assets.contracts.checks import WAREHOUSE_POOL, markdown_table, parti
 from finops_assets.defs.context import DefsContext, definitions_of
 from finops_assets.defs.core.assets import ALLOCATED_COSTS_TABLE
 from finops_assets.lib import anomalies as an
+from finops_assets.lib import forecasts as fc
 from finops_assets.lib import warehouse as wh
 from finops_assets.lib.anomaly_feedback import (
     ANOMALIES_TABLE,
@@ -38,6 +39,7 @@ from finops_assets.lib.anomaly_feedback import (
     FEEDBACK_TABLE,
     create_side_tables,
 )
+from finops_assets.lib.forecast_scopes import forecast_rows
 from finops_assets.lib.monitors import EVENT_MARGIN_DAYS, KIND_CORRECTION, run_monitors
 from finops_assets.metadata import days_between
 from finops_assets.resources.rules import RulesResource
@@ -45,6 +47,8 @@ from finops_assets.resources.warehouse import Warehouse
 
 ANOMALIES = dg.AssetKey(["insights", "anomalies"])
 ANOMALY_QUALITY = dg.AssetKey(["insights", "anomaly_quality"])
+FORECASTS = dg.AssetKey(["insights", "forecasts"])
+FORECASTS_TABLE = "insights.forecasts"
 ANOMALY_DAYS_TABLE = "insights.anomaly_days"
 ANOMALY_QUALITY_TABLE = "insights.anomaly_quality"
 NEW_ANOMALIES_CHECK = "new_anomalies"
@@ -290,7 +294,7 @@ def build(ctx: DefsContext) -> dg.Definitions:
             }
         )
 
-    return definitions_of(anomalies, anomaly_quality)
+    return definitions_of(anomalies, anomaly_quality, build_forecasts(ctx.partitions))
 
 
 def quality_sql() -> str:
@@ -343,3 +347,72 @@ def _add_daily_metadata(context, per_day, window: tuple[date, date]) -> None:
             ),
             partition_key=day.isoformat(),
         )
+
+
+def build_forecasts(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=FORECASTS,
+        group_name="insights",
+        kinds={"duckdb"},
+        deps=[dg.AssetKey(["core", "allocated_costs"])],
+        partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        automation_condition=RESTATED_DAYS_PROPAGATE,
+        pool=WAREHOUSE_POOL,
+        description=(
+            "Month-end forecasts as of each day per scope (rules YAML forecasts.scopes: total, "
+            "team, cost center, provider) and currency, on EffectiveCost and BilledCost: actual "
+            "on complete days + usage by weekday profile × damped trend + recurring charges on "
+            "their day (one-time purchases never extrapolated), with an 80% interval; "
+            "'insufficient history' under 28 complete days."
+        ),
+    )
+    def forecasts(context: dg.AssetExecutionContext, warehouse: Warehouse, rules: RulesResource):
+        first, last = partition_window(context)
+        loaded = rules.load()
+        with warehouse.get_connection() as con:
+            if not wh.table_exists(con, ALLOCATED_COSTS_TABLE):
+                raise dg.Failure(f"{ALLOCATED_COSTS_TABLE} does not exist yet.")
+            table = forecast_rows(con, loaded, ALLOCATED_COSTS_TABLE, first, last)
+            con.register("_forecasts", table)
+            wh.replace_partitions(
+                con, FORECASTS_TABLE, "SELECT * FROM _forecasts", days_between((first, last))
+            )
+            con.unregister("_forecasts")
+        frame = table.to_pandas()
+        counts = frame.groupby("charge_date").size()
+        headline = frame[
+            (frame["scope"] == loaded.forecasts.scopes[0].name)
+            & (frame["basis"] == "EffectiveCost")
+            & frame["forecast"].notna()
+        ]
+        for day in days_between((first, last)):
+            metadata = {"dagster/row_count": dg.MetadataValue.int(int(counts.get(day, 0)))}
+            for r in headline[headline["charge_date"] == day].itertuples():
+                metadata[f"forecast_{r.BillingCurrency}"] = dg.MetadataValue.float(r.forecast)
+                metadata[f"actual_to_date_{r.BillingCurrency}"] = dg.MetadataValue.float(
+                    r.actual_to_date
+                )
+            context.add_asset_metadata(metadata, partition_key=day.isoformat())
+        latest = frame[(frame["charge_date"] == last) & (frame["basis"] == "EffectiveCost")]
+        shown = latest[
+            [
+                "scope",
+                "series",
+                "BillingCurrency",
+                "status",
+                "actual_to_date",
+                "forecast",
+                "lower_80",
+                "upper_80",
+                "complete_through",
+            ]
+        ].head(40)
+        return dg.MaterializeResult(
+            metadata={
+                "forecasts": dg.MetadataValue.md(markdown_table(shown)),
+                "model_version": dg.MetadataValue.text(fc.MODEL_VERSION),
+            }
+        )
+
+    return forecasts
