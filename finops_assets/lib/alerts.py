@@ -177,6 +177,8 @@ class Alert:
     job_name: str | None = None
     link: str | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
+    # Owners (rules YAML owners:) who get this alert too, besides every target.
+    route_to: tuple[str, ...] = ()
 
     def facts(self) -> list[tuple[str, str | None]]:
         """The labelled fields every format shows (empty ones are left out by the formats)."""
@@ -188,6 +190,50 @@ class Alert:
             ("Job", self.job_name),
             ("Run", self.run_id),
         ]
+
+
+# Check metadata key naming the owners an alert is routed to (comma-separated).
+ROUTE_TO_KEY = "finops/route_to"
+OWNER_TARGET_PREFIX = "owner:"
+
+
+def owner_targets(
+    config: AlertsConfig, owners: Mapping[str, tuple[Sequence[str], str | None]]
+) -> tuple[dict[str, WebhookTarget | EmailTarget], list[str]]:
+    """Targets for owners' own alerts: per owner with recipients, a copy of the first email
+    target sending to them; per owner with a webhook variable, a webhook target in the first
+    webhook target's format. Also the problems (recipients but no email server configured)."""
+    targets: dict[str, WebhookTarget | EmailTarget] = {}
+    problems = []
+    email = config.email[0] if config.email else None
+    webhook_format = config.webhooks[0].format if config.webhooks else "json"
+    for owner, (recipients, webhook_env) in sorted(owners.items()):
+        if recipients:
+            if email is None:
+                problems.append(
+                    f"owner {owner} has alert_recipients but alerts.email has no server to send "
+                    "through; add an email target"
+                )
+            else:
+                name = f"{OWNER_TARGET_PREFIX}{owner}:email"
+                targets[name] = email.model_copy(
+                    update={"name": name, "recipients": tuple(recipients)}
+                )
+        if webhook_env:
+            name = f"{OWNER_TARGET_PREFIX}{owner}:webhook"
+            targets[name] = WebhookTarget(name=name, url_env=webhook_env, format=webhook_format)
+    return targets, problems
+
+
+def targets_for(alert: Alert, base: Sequence[str], owned: Mapping[str, object]) -> tuple[str, ...]:
+    """Every configured target, then the owner targets of the owners the alert is routed to."""
+    extra = [
+        name
+        for owner in alert.route_to
+        for name in owned
+        if name.startswith(f"{OWNER_TARGET_PREFIX}{owner}:")
+    ]
+    return (*base, *extra)
 
 
 def alert_id_for(kind: AlertKind, storage_id: int) -> str:
@@ -247,7 +293,9 @@ def check_failed_alert(
     metadata: Mapping[str, Any] | None = None,
     ui_base_url: str | None = None,
 ) -> Alert:
+    """``metadata[ROUTE_TO_KEY]`` (comma-separated owners) routes the alert to those owners."""
     where = f" [{partition}]" if partition else ""
+    route = str((metadata or {}).get(ROUTE_TO_KEY) or "")
     lines = [description.strip() if description else "The check failed (no description given)."]
     if run_id:  # Dagster's own job names (__ASSET_JOB...) tell a person nothing
         of_job = f" of {job_name}" if job_name and not job_name.startswith("__") else ""
@@ -265,7 +313,8 @@ def check_failed_alert(
         run_id=run_id or None,
         job_name=job_name,
         link=asset_check_url(ui_base_url, asset_key, check_name) or run_url(ui_base_url, run_id),
-        metadata=small_metadata(metadata or {}),
+        metadata=small_metadata({k: v for k, v in (metadata or {}).items() if k != ROUTE_TO_KEY}),
+        route_to=tuple(o.strip() for o in route.split(",") if o.strip()),
     )
 
 
@@ -321,6 +370,7 @@ def json_payload(alert: Alert) -> dict[str, Any]:
         "job_name": alert.job_name,
         "link": alert.link,
         "metadata": dict(alert.metadata),
+        "owners": list(alert.route_to),
     }
 
 

@@ -58,7 +58,7 @@ def scope_series_sql(
     )
     return f"""
         SELECT {keys}BillingCurrency AS currency, charge_date, {sums},
-               string_agg(DISTINCT x_Source, ',') AS sources
+               count(*) AS row_count, string_agg(DISTINCT x_Source, ',') AS sources
         FROM (SELECT *, {part_of_sql()} AS part FROM {table}
               WHERE charge_date BETWEEN DATE '{start.isoformat()}' AND DATE '{end.isoformat()}'
                 AND BillingCurrency IS NOT NULL {f"AND ({where})" if where else ""})
@@ -74,7 +74,7 @@ class ScopeMatrices:
     keys: list[dict[str, str]]
     currencies: list[str]
     sources: list[tuple[str, ...]]
-    money: Mapping[str, np.ndarray]  # "<basis>:<part>" -> rows × days
+    money: Mapping[str, np.ndarray]  # "<basis>:<part>" (and "row_count") -> rows × days
 
     def label(self, i: int) -> str:
         return " · ".join(f"{k}={v}" for k, v in self.keys[i].items()) or "total"
@@ -88,7 +88,7 @@ class ScopeMatrices:
 
 def build_matrices(by: Sequence[str], rows: pa.Table, start: date, end: date) -> ScopeMatrices:
     n = (end - start).days + 1
-    names = [f"{b}:{p}" for b in BASES for p in PARTS]
+    names = [f"{b}:{p}" for b in BASES for p in PARTS] + ["row_count"]
     if rows.num_rows == 0:
         return ScopeMatrices(start, [], [], [], {k: np.zeros((0, n)) for k in names})
     frame = rows.to_pandas()

@@ -359,3 +359,14 @@ def ols_iqr_forecast(
     future = np.arange(i1 + 1, i1 + 1 + (last - as_of).days, dtype=float)
     mtd = float(np.sum(np.asarray(total)[max(0, (first - d0).days) : i1 + 1]))
     return mtd + float(np.sum(intercept + slope * future))
+
+
+def expected_usage(
+    d0: date, usage: np.ndarray, complete: np.ndarray, columns: np.ndarray, model: ForecastModel
+) -> np.ndarray:
+    """What the model expects each series to use on the day columns ``columns``, fitted on the
+    complete days of ``usage`` (series × days from ``d0``)."""
+    usage = np.atleast_2d(np.asarray(usage, dtype=float))
+    complete = np.atleast_2d(np.asarray(complete, dtype=bool))
+    fit = _fit(d0, usage, complete, usage.shape[1] - 1, model)
+    return _project(d0, fit, np.asarray(columns), model)

@@ -30,9 +30,14 @@ def warehouse(tmp_path):
     return path
 
 
-def materialize(path, tmp_path, instance, first, last, assets=("insights/anomalies",)):
+def materialize(path, tmp_path, instance, first, last, assets=("insights/anomalies",), config=None):
     defs = build_defs(
-        Settings(landing_url=str(tmp_path / "landing"), warehouse=path, start_date="2023-01-01")
+        Settings(
+            landing_url=str(tmp_path / "landing"),
+            warehouse=path,
+            start_date="2023-01-01",
+            config_path=config,
+        )
     )
     job = defs.resolve_implicit_global_asset_job_def()
     return job.execute_in_process(

@@ -154,6 +154,7 @@ def test_check_alert_json_payload_has_every_field():
         "link": "https://dagster.example.com/assets/core/cost_facts?view=checks&checkDetail=contract",
         # markdown tables and long texts stay in the UI
         "metadata": {"violations": "3", "rows_checked": "1500"},
+        "owners": [],
     }
     assert json.loads(json.dumps(payload)) == payload
 

@@ -16,6 +16,7 @@ import dagster as dg
 
 from finops_assets.defs.context import DefsContext, definitions_of
 from finops_assets.lib.alerts import (
+    OWNER_TARGET_PREFIX,
     Alert,
     AlertsConfig,
     DeliveryCursor,
@@ -23,9 +24,11 @@ from finops_assets.lib.alerts import (
     PendingDelivery,
     Severity,
     check_failed_alert,
+    owner_targets,
     partition_label,
     run_failed_alert,
     send,
+    targets_for,
 )
 from finops_assets.resources.rules import RulesResource
 
@@ -253,12 +256,24 @@ def alerts_sensor(context: dg.SensorEvaluationContext, rules: RulesResource) -> 
             "alerts.email): failed checks and runs are only visible in the Dagster UI."
         )
 
-    targets = {target.name: target for target in config.targets}
+    base = tuple(target.name for target in config.targets)
+    owners, owner_problems = owner_targets(
+        config,
+        {
+            name: (owner.alert_recipients, owner.alert_webhook_env)
+            for name, owner in rules.load().owners.items()
+        },
+    )
+    for problem in owner_problems:
+        context.log.warning(problem)
+    targets = {**{target.name: target for target in config.targets}, **owners}
     new_events, after = _fetch_new_failures(
         storage, state.after, ceiling, config.include_run_failures
     )
     # Retries first (oldest failures first), then the new events in the order they happened.
-    work: list[tuple[int, tuple[str, ...], int]] = []
+    # Targets owed per event: known for retries; for new events (None) decided once the alert is
+    # built (every target, plus the owners it is routed to).
+    work: list[tuple[int, tuple[str, ...] | None, int]] = []
     for storage_id, entry in sorted(state.pending.items()):
         owed = tuple(name for name in entry.targets if name in targets)
         if owed:
@@ -268,7 +283,7 @@ def alerts_sensor(context: dg.SensorEvaluationContext, rules: RulesResource) -> 
                 f"Event {storage_id}: its pending targets {', '.join(entry.targets)} are no "
                 "longer configured; dropping the retry."
             )
-    work += [(storage_id, tuple(targets), 0) for storage_id in sorted(new_events)]
+    work += [(storage_id, None, 0) for storage_id in sorted(new_events)]
 
     builder = _AlertBuilder(context.instance, config)
     deadline = time.monotonic() + TICK_BUDGET_SECONDS
@@ -278,7 +293,7 @@ def alerts_sensor(context: dg.SensorEvaluationContext, rules: RulesResource) -> 
     for position, (storage_id, owed, attempts) in enumerate(work):
         if time.monotonic() > deadline:
             for later_id, later_owed, later_attempts in work[position:]:
-                if later_id in state.pending:
+                if later_id in state.pending and later_owed is not None:
                     pending[later_id] = PendingDelivery(later_owed, later_attempts)
                 else:
                     after = min(after, later_id - 1)
@@ -299,6 +314,18 @@ def alerts_sensor(context: dg.SensorEvaluationContext, rules: RulesResource) -> 
             continue
         if alert is None:
             continue
+        if owed is None:
+            owed = targets_for(alert, base, owners)
+            unknown = [
+                o
+                for o in alert.route_to
+                if not any(n.startswith(f"{OWNER_TARGET_PREFIX}{o}:") for n in owners)
+            ]
+            if unknown:
+                context.log.info(
+                    f"{alert.alert_id}: owner(s) {', '.join(unknown)} have no alert_recipients "
+                    "or alert_webhook_env under owners:; sent to the alert targets only."
+                )
         alerts += 1
         still_owed: list[str] = []
         for name in owed:

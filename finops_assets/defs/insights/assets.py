@@ -39,6 +39,7 @@ from finops_assets.lib.anomaly_feedback import (
     FEEDBACK_TABLE,
     create_side_tables,
 )
+from finops_assets.lib.budgets import BUDGET_SCHEMA, budget_rows
 from finops_assets.lib.forecast_scopes import forecast_rows
 from finops_assets.lib.monitors import EVENT_MARGIN_DAYS, KIND_CORRECTION, run_monitors
 from finops_assets.metadata import days_between
@@ -253,6 +254,10 @@ def build(ctx: DefsContext) -> dg.Definitions:
             ),
             metadata={
                 "new_anomalies": dg.MetadataValue.int(len(new)),
+                # The owners of the new anomalies' series get the alert too (owners: in rules).
+                "finops/route_to": dg.MetadataValue.text(
+                    ",".join(sorted({r["owner"] for r in new if r["owner"]}))
+                ),
                 "impact": dg.MetadataValue.text(
                     "; ".join(
                         f"{c}: {sum(r['impact'] for r in new if r['BillingCurrency'] == c):+,.2f}"
@@ -294,7 +299,9 @@ def build(ctx: DefsContext) -> dg.Definitions:
             }
         )
 
-    return definitions_of(anomalies, anomaly_quality, build_forecasts(ctx.partitions))
+    return definitions_of(
+        anomalies, anomaly_quality, build_forecasts(ctx.partitions), build_budget_status(ctx)
+    )
 
 
 def quality_sql() -> str:
@@ -416,3 +423,181 @@ def build_forecasts(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
         )
 
     return forecasts
+
+
+BUDGET_STATUS = dg.AssetKey(["insights", "budget_status"])
+BUDGET_STATUS_TABLE = "insights.budget_status"
+BUDGET_ALERTS_TABLE = "insights.budget_alerts"
+BUDGET_CHECK = "budget_thresholds"
+
+
+def crossing_text(row: dict, crossing) -> str:
+    cur = row["BillingCurrency"]
+    owner = f" Owner: {row['owner']}." if row["owner"] else ""
+    head = f"Budget {row['budget']} ({row['scope']}, {row['period_start']}..{row['period_end']}"
+    if crossing.kind == "burn rate":
+        return (
+            f"{head}): burn rate {crossing.value:.1f}x the projected daily rate on "
+            f"{row['burn_rate_day']} (pages at {crossing.threshold:g}x); actual "
+            f"{row['actual']:,.2f} of {row['amount']:,.2f} {cur}.{owner}"
+        )
+    interval = (
+        f" (80%: {row['forecast_lower_80']:,.2f}-{row['forecast_upper_80']:,.2f})"
+        if row["forecast_lower_80"] is not None
+        else ""
+    )
+    forecast = (
+        f"forecast {row['forecast']:,.2f} {cur}{interval}" if row["forecast"] is not None else ""
+    )
+    when = f", 100% projected on {row['crosses_100_on']}" if row["crosses_100_on"] else ""
+    return (
+        f"{head}): {crossing.kind} crossed {crossing.threshold:g}% on {row['charge_date']} "
+        f"({crossing.value:.0f}%): actual {row['actual']:,.2f} {cur} of {row['amount']:,.2f}; "
+        f"{forecast}{when}.{owner}"
+    )
+
+
+def build_budget_status(ctx: DefsContext) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=BUDGET_STATUS,
+        group_name="insights",
+        kinds={"duckdb"},
+        deps=[dg.AssetKey(["core", "allocated_costs"])],
+        partitions_def=ctx.partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        automation_condition=RESTATED_DAYS_PROPAGATE,
+        pool=WAREHOUSE_POOL,
+        check_specs=[
+            dg.AssetCheckSpec(
+                BUDGET_CHECK,
+                asset=BUDGET_STATUS,
+                description=(
+                    "Fails once per budget threshold crossed (actual 50/80/100%, forecast "
+                    "80/100%, re-armed 5 points below) and per runaway day (burn rate >= 3x), "
+                    "routed to the budget's owner and every alert target; error at 100% and for "
+                    "burn rate, warn below."
+                ),
+            )
+        ],
+        description=(
+            "Per budget of the rules YAML (scope, month/quarter/year, amount and currency, "
+            "EffectiveCost or BilledCost) as of each day: actual, forecast with its 80% "
+            "interval, % of the amount, status (on track, at risk, over budget), the day the "
+            "projection reaches 100%, thresholds fired, burn rate. Other currencies are shown, "
+            "never converted."
+        ),
+    )
+    def budget_status(
+        context: dg.AssetExecutionContext, warehouse: Warehouse, rules: RulesResource
+    ):
+        first, last = partition_window(context)
+        loaded = rules.load()
+        budgets = list(loaded.budgets)
+        table, new = pa.Table.from_pylist([], schema=BUDGET_SCHEMA), []
+        with warehouse.get_connection() as con:
+            if not wh.table_exists(con, ALLOCATED_COSTS_TABLE):
+                raise dg.Failure(f"{ALLOCATED_COSTS_TABLE} does not exist yet.")
+            con.execute("CREATE SCHEMA IF NOT EXISTS insights")
+            con.execute(
+                f"CREATE TABLE IF NOT EXISTS {BUDGET_ALERTS_TABLE} (alert_key VARCHAR PRIMARY "
+                "KEY, budget VARCHAR, kind VARCHAR, threshold DOUBLE, as_of DATE, "
+                "alerted_in_run VARCHAR, alerted_at TIMESTAMPTZ)"
+            )
+            if budgets:
+                table, crossings = budget_rows(
+                    con, loaded, ALLOCATED_COSTS_TABLE, BUDGET_STATUS_TABLE, first, last
+                )
+                newest = con.execute(
+                    f"SELECT max(charge_date) FROM {ALLOCATED_COSTS_TABLE}"
+                ).fetchall()[0][0]
+                recent = (newest or last) - timedelta(days=loaded.budget_alerts.alert_recent_days)
+                known = {
+                    r[0]
+                    for r in con.execute(f"SELECT alert_key FROM {BUDGET_ALERTS_TABLE}").fetchall()
+                }
+                new = [
+                    (key, row, c)
+                    for key, row, c in crossings
+                    if row["charge_date"] >= recent and key not in known
+                ]
+            con.register("_budget_status", table)
+            wh.replace_partitions(
+                con,
+                BUDGET_STATUS_TABLE,
+                "SELECT * FROM _budget_status",
+                days_between((first, last)),
+            )
+            con.unregister("_budget_status")
+            if new:
+                con.executemany(
+                    f"INSERT INTO {BUDGET_ALERTS_TABLE} VALUES (?, ?, ?, ?, ?, ?, now())",
+                    [
+                        [
+                            key,
+                            row["budget"],
+                            c.kind,
+                            c.threshold,
+                            row["charge_date"],
+                            context.run_id,
+                        ]
+                        for key, row, c in new
+                    ],
+                )
+        frame = table.to_pandas()
+        for day in days_between((first, last)):
+            rows = frame[frame["charge_date"] == day]
+            metadata = {"dagster/row_count": dg.MetadataValue.int(len(rows))}
+            for r in rows.itertuples():
+                metadata[f"{r.budget}_actual_pct"] = dg.MetadataValue.float(float(r.actual_pct))
+                if r.forecast_pct == r.forecast_pct and r.forecast_pct is not None:
+                    metadata[f"{r.budget}_forecast_pct"] = dg.MetadataValue.float(
+                        float(r.forecast_pct)
+                    )
+            context.add_asset_metadata(metadata, partition_key=day.isoformat())
+        latest = frame[frame["charge_date"] == last]
+        shown = latest[
+            [
+                "budget",
+                "scope",
+                "owner",
+                "period_start",
+                "BillingCurrency",
+                "amount",
+                "actual",
+                "actual_pct",
+                "forecast",
+                "forecast_pct",
+                "status",
+                "crosses_100_on",
+                "other_currencies",
+            ]
+        ]
+        yield dg.MaterializeResult(
+            asset_key=BUDGET_STATUS,
+            metadata={
+                "budgets": dg.MetadataValue.int(len(budgets)),
+                "budget_status": dg.MetadataValue.md(
+                    markdown_table(shown) if budgets else "(no budgets in the rules YAML)"
+                ),
+            },
+        )
+        severe = any(c.kind == "burn rate" or c.threshold >= 100 for _, _, c in new)
+        owners = sorted({row["owner"] for _, row, _ in new if row["owner"]})
+        yield dg.AssetCheckResult(
+            asset_key=BUDGET_STATUS,
+            check_name=BUDGET_CHECK,
+            passed=not new,
+            severity=dg.AssetCheckSeverity.ERROR if severe else dg.AssetCheckSeverity.WARN,
+            description=(
+                "\n".join(crossing_text(row, c) for _, row, c in new[:10])
+                + (f"\n... and {len(new) - 10} more" if len(new) > 10 else "")
+                if new
+                else "No budget threshold crossed."
+            ),
+            metadata={
+                "crossings": dg.MetadataValue.int(len(new)),
+                "finops/route_to": dg.MetadataValue.text(",".join(owners)),
+            },
+        )
+
+    return budget_status
