@@ -325,6 +325,83 @@ def forecasts(series: list[LabelledSeries], model: ForecastModel) -> dict:
     return result
 
 
+BUDGET_HEADROOM = 1.10  # each month's budget: 110% of what it would cost without anomalies
+
+
+def budgets(series: list[LabelledSeries], model: ForecastModel) -> dict:
+    """A monthly budget per series at 110% of its month without the injected anomalies. Each
+    day of the month the forecast (the day and the one before still settling) is compared with
+    it: the forecast alert is the first day it reaches 100%, the actual crossing the first day
+    the month's cost does. Overspend months: lead time of the forecast alert; months that end
+    under budget: how many raised a forecast alert anyway."""
+    d0 = min(s.days[0] for s in series)
+    n = max((s.days[-1] - d0).days + 1 for s in series)
+    shape = (len(series), n)
+    usage, normal, other = np.zeros(shape), np.zeros(shape), np.zeros(shape)
+    purchases, credits = np.zeros(shape), np.zeros(shape)
+    starts = np.zeros(len(series), dtype=int)
+    for k, s in enumerate(series):
+        i = (s.days[0] - d0).days
+        starts[k] = i
+        usage[k, i : i + len(s.days)] = s.final
+        normal[k, i : i + len(s.days)] = s.normal
+        purchases[k, i : i + len(s.days)] = s.purchases
+        credits[k, i : i + len(s.days)] = s.credits
+    other = purchases - credits
+    total = usage + other
+    leads, missed, false_alerts, months_count, overspent = [], 0, 0, 0, 0
+    started = time.perf_counter()
+    for month_first in sorted({(d0 + timedelta(days=i)).replace(day=1) for i in range(n)}):
+        first, last = month_bounds(month_first)
+        i_first, i_last = (first - d0).days, (last - d0).days
+        if i_last >= n:
+            continue
+        eligible = starts + 56 <= i_first
+        amount = BUDGET_HEADROOM * (normal + other)[:, i_first : i_last + 1].sum(axis=1)
+        month_total = total[:, i_first : i_last + 1].sum(axis=1)
+        cumulative = np.cumsum(total[:, i_first : i_last + 1], axis=1)
+        alert_day = np.full(len(series), -1)
+        for d in range(i_last - i_first + 1):
+            i = i_first + d
+            seen = usage[:, : i + 1].copy()
+            flags = np.ones((len(series), i + 1), dtype=bool)
+            for back, share in enumerate(PARTIAL[::-1]):
+                seen[:, i - back] *= share
+                flags[:, i - back] = False
+            f = forecast_period(
+                d0,
+                seen,
+                -credits[:, : i + 1],
+                purchases[:, : i + 1],
+                flags,
+                d0 + timedelta(i),
+                model=model,
+            )
+            hit = (alert_day < 0) & (f.status == "ok") & (f.forecast >= amount)
+            alert_day[hit] = d
+        for k in np.flatnonzero(eligible & (amount > 0)):
+            months_count += 1
+            if month_total[k] > amount[k]:
+                overspent += 1
+                crossed = int(np.argmax(cumulative[k] >= amount[k]))
+                if alert_day[k] >= 0 and alert_day[k] <= crossed:
+                    leads.append(crossed - alert_day[k])
+                else:
+                    missed += 1
+            elif alert_day[k] >= 0:
+                false_alerts += 1
+    return {
+        "budget_months": months_count,
+        "overspent": overspent,
+        "median_lead_days": float(np.median(leads)) if leads else None,
+        "forecast_alerted_before_actual": len(leads),
+        "not_alerted_before_actual": missed,
+        "false_forecast_alerts": false_alerts,
+        "false_alert_rate": false_alerts / max(months_count, 1),
+        "seconds": time.perf_counter() - started,
+    }
+
+
 def run(seed: int, count: int, days: int, pipeline: bool = True) -> dict:
     model = AnomalyModel()
     series = labelled_series(seed, count, days)
@@ -348,6 +425,7 @@ def run(seed: int, count: int, days: int, pipeline: bool = True) -> dict:
             grade(s, detect(s), score, grace=model.level_shift_days)
         results[name] = {**score.as_dict(), "seconds": time.perf_counter() - started}
     forecast_figures = forecasts(series, ForecastModel())
+    budget_figures = budgets(series, ForecastModel())
     if pipeline:
         with tempfile.TemporaryDirectory(prefix="bench-insights-") as workdir:
             results["pipeline: insights/anomalies, one run"] = through_pipeline(
@@ -361,6 +439,7 @@ def run(seed: int, count: int, days: int, pipeline: bool = True) -> dict:
         "model": model.__dict__,
         "detectors": results,
         "forecasts": forecast_figures,
+        "budgets": budget_figures,
     }
 
 
@@ -419,6 +498,19 @@ def report(figures: dict) -> str:
             f"forecasts: {f['ours']['day_10']['forecasts']:,} per day, "
             f"{f['insufficient']} insufficient history, ours {f['ours_seconds']:.1f} s"
         )
+    b = figures.get("budgets")
+    if b:
+        lines += [
+            "",
+            f"## Budgets (monthly, {100 * (BUDGET_HEADROOM - 1):.0f}% above the month without "
+            "anomalies)",
+            f"budget-months {b['budget_months']:,}, overspent {b['overspent']:,}: forecast alert "
+            f"a median {b['median_lead_days']} days before actual crosses 100% (target >= 7); "
+            f"{b['not_alerted_before_actual']} overspends not alerted before",
+            f"false forecast alerts: {b['false_forecast_alerts']} = "
+            f"{100 * b['false_alert_rate']:.1f}% of budget-months (target <= 5%); "
+            f"{b['seconds']:.1f} s",
+        ]
     return "\n".join(lines)
 
 

@@ -30,7 +30,6 @@ The model (``../shared/DOMAIN.md`` §9):
 from __future__ import annotations
 
 import calendar
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -92,9 +91,23 @@ def period_bounds(day: date, period: str) -> tuple[date, date]:
 
 
 def _nanmedian(x: np.ndarray, axis: int = 1) -> np.ndarray:
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmedian(x, axis=axis)
+    """Median of each row ignoring NaN (NaN for a row without values). np.nanmedian goes
+    through masked arrays for short rows; sorting (NaN sorts last) and picking the middle of
+    each row's valid values is about ten times faster here."""
+    if axis != 1:
+        raise ValueError("rows only")
+    ordered = np.sort(x, axis=1)
+    count = np.sum(~np.isnan(x), axis=1)
+    low = np.maximum((count - 1) // 2, 0)
+    high = np.maximum(count // 2, 0)
+    rows = np.arange(len(x))
+    if ordered.shape[1] == 0:
+        return np.full(len(x), np.nan)
+    middle = 0.5 * (
+        ordered[rows, np.minimum(low, ordered.shape[1] - 1)]
+        + ordered[rows, np.minimum(high, ordered.shape[1] - 1)]
+    )
+    return np.where(count > 0, middle, np.nan)
 
 
 @dataclass(frozen=True)

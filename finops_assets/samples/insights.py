@@ -41,6 +41,8 @@ class LabelledSeries:
     # recurring credits (positive amounts, subtracted from total).
     purchases: np.ndarray | None = None
     credits: np.ndarray | None = None
+    # Usage without the injected spikes and level shifts: what a budget is planned on.
+    normal: np.ndarray | None = None
     level_shifts: list[int] = field(default_factory=list)  # index of the first shifted day
 
     @property
@@ -75,6 +77,7 @@ def _one(rng: np.random.Generator, name: str, days: int, start: date) -> Labelle
     usage = normal.copy()
     taken = np.zeros(n, dtype=bool)
     series = LabelledSeries(name, dates, usage, usage, np.ones(n, dtype=bool))
+    series.normal = normal.copy()
     # A level shift in about a third of the series, not in the first or last ten weeks.
     if n > 200 and rng.random() < 0.33:
         at = int(rng.integers(70, n - 70))
