@@ -163,13 +163,17 @@ def through_pipeline(series: list[LabelledSeries], model: AnomalyModel, workdir:
             "CREATE TABLE core.allocated_costs AS SELECT charge_date, 'USD' AS BillingCurrency, "
             "CAST(EffectiveCost AS DECIMAL(18, 6)) AS EffectiveCost, ChargeCategory, "
             "'focus' AS x_Source, team, 'Generated' AS ServiceName, 'Compute' AS "
-            "ServiceCategory, 'acct-1' AS SubAccountId, 'us-east-1' AS RegionId, ResourceId "
-            "FROM rows"
+            "ServiceCategory, 'acct-1' AS SubAccountId, 'us-east-1' AS RegionId, ResourceId, "
+            "CAST(EffectiveCost AS DECIMAL(18, 6)) AS BilledCost, 'Cloud' AS ProviderName, "
+            "'cc-1' AS cost_center, '{}' AS Tags, CAST(NULL AS VARCHAR) AS x_AmortizationClass, "
+            "CASE ChargeCategory WHEN 'Purchase' THEN 'One-Time' WHEN 'Credit' THEN 'Recurring' "
+            "ELSE 'Usage-Based' END AS ChargeFrequency FROM rows"
         )
         rows = con.execute("SELECT count(*) FROM core.allocated_costs").fetchall()[0][0]
     rules = yaml.safe_load(default_rules_path().read_text())
     rules["anomalies"]["monitors"] = [{"name": "series", "by": ["team"]}]
     rules["completeness"]["settle_days"] = {"focus": 2}
+    rules["forecasts"] = {"scopes": [{"name": "series", "by": ["team"]}]}
     config = workdir / "rules.yaml"
     config.write_text(yaml.safe_dump(rules))
     defs = build_defs(
@@ -194,10 +198,24 @@ def through_pipeline(series: list[LabelledSeries], model: AnomalyModel, workdir:
         )
     seconds = time.perf_counter() - started
     assert result.success
+    started = time.perf_counter()
+    with dg.DagsterInstance.ephemeral() as instance:
+        forecast_run = job.execute_in_process(
+            instance=instance,
+            tags={
+                "dagster/asset_partition_range_start": first.isoformat(),
+                "dagster/asset_partition_range_end": last.isoformat(),
+            },
+            asset_selection=[dg.AssetKey(["insights", "forecasts"])],
+            raise_on_error=True,
+        )
+    forecast_seconds = time.perf_counter() - started
+    assert forecast_run.success
     with duckdb.connect(str(warehouse), read_only=True) as con:
         events = con.execute(
             "SELECT series, kind, start_date, end_date FROM insights.anomalies"
         ).fetchall()
+        forecast_rows = con.execute("SELECT count(*) FROM insights.forecasts").fetchall()[0][0]
         scored = con.execute(
             "SELECT count(*), count(*) FILTER (WHERE status = 'incomplete' AND charge_date >= ?) "
             "FROM insights.anomaly_days",
@@ -231,6 +249,8 @@ def through_pipeline(series: list[LabelledSeries], model: AnomalyModel, workdir:
         "day_rows": int(scored[0]),
         "newest_days_incomplete_rows": int(scored[1]),
         "credit_or_purchase_events": other_kinds,
+        "forecast_seconds": forecast_seconds,
+        "forecast_rows": int(forecast_rows),
         "new_services": len(new_services),
         "new_services_alerted": len(new_found),
     }
@@ -534,6 +554,11 @@ def main(argv: list[str] | None = None) -> int:
             f"{pipeline['credit_or_purchase_events']} credit/purchase events; new services "
             f"alerted as new spend on their first day: {pipeline['new_services_alerted']} of "
             f"{pipeline['new_services']}"
+        )
+        print(
+            f"pipeline: insights/forecasts for every day of the year, one run: "
+            f"{pipeline['forecast_rows']:,} forecasts (both bases) in "
+            f"{pipeline['forecast_seconds']:.1f} s"
         )
     args.json.write_text(json.dumps(figures, indent=2, default=str))
     print(f"\nfigures written to {args.json}")

@@ -8,6 +8,7 @@ delivery takes from landing to rollup.
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -142,6 +143,8 @@ def dagster_dev(tmp_path) -> Iterator[dict]:
         "webhooks": [{"name": "local", "url_env": "E2E_WEBHOOK_URL", "format": "slack"}],
         "include_run_failures": True,
     }
+    # A budget the first day already exceeds: its alert reaches the webhook once per period.
+    rules["budgets"] = [{"name": "e2e-usd", "amount": 1, "currency": "USD"}]
     config = tmp_path / "rules.yaml"
     config.write_text(yaml.safe_dump(rules, sort_keys=False))
     port = free_port()
@@ -355,6 +358,21 @@ def test_deliveries_flow_to_rollups_restatements_propagate_and_late_sources_aler
     assert len(alert) == 1
     assert "text" in alert[0]  # the Slack-compatible payload
 
+    # The budget: its actual thresholds crossed, alerted once per budget period (the days were
+    # built by several runs, not in order).
+    budget_alerts = wait_for(
+        "the budget alert on the webhook",
+        lambda: [m for m in env["receiver"].received if "budget_thresholds" in json.dumps(m)],
+        300,
+        log,
+    )
+    periods = [
+        re.search(r"e2e-usd \(all cost, (\d{4}-\d\d-\d\d)\.\.", json.dumps(m)).group(1)
+        for m in budget_alerts
+    ]
+    assert len(periods) == len(set(periods)), periods
+    assert "actual crossed 100%" in json.dumps(budget_alerts[0])
+
     # The graph the UI serves, then a backfill of every asset over the landed days launched the
     # way the UI launches it; the rollup then holds exactly the facts' money, per currency.
     check_graph(env["url"])
@@ -399,6 +417,8 @@ ASSETS = [
     ["mart", "commitment_utilization"],
     ["mart", "commitment_coverage"],
     ["insights", "anomalies"],
+    ["insights", "forecasts"],
+    ["insights", "budget_status"],
 ]
 # Assets without partitions: in the graph, not in a partition backfill.
 UNPARTITIONED = [["insights", "anomaly_quality"]]

@@ -16,9 +16,9 @@ REAL_FOCUS = REAL_SAMPLES / "focus_1_0_sample_anonymized.csv"
 # contracts on 11 tables, 6 conservation checks, duplicate charges, 4 reconciliations (one per
 # source), the spread schedules, the commitment balance, and delivered_on_time per raw source
 # (not monitored here: no sensor has observed a delivery, so they pass), restatement_guard and
-# landing_accounted_for per raw source, Azure's actual_and_amortized_agree, and the anomalies'
-# new_anomalies and usage_conserved
-ALL_CHECKS = 39
+# landing_accounted_for per raw source, Azure's actual_and_amortized_agree, the anomalies'
+# new_anomalies and usage_conserved, and budget_thresholds
+ALL_CHECKS = 40
 
 
 def newest_delivery_dirs(landing: Path) -> list[Path]:

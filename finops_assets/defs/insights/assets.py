@@ -25,6 +25,7 @@ from datetime import date, timedelta
 import dagster as dg
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from finops_assets.automation import RESTATED_DAYS_PROPAGATE
 from finops_assets.contracts.checks import WAREHOUSE_POOL, markdown_table, partition_window
@@ -157,9 +158,9 @@ def build(ctx: DefsContext) -> dg.Definitions:
                 through,
             )
             day_rows = run.day_rows()
-            day_rows = day_rows.filter(pa.compute.less_equal(day_rows["charge_date"], last))
+            day_rows = day_rows.filter(pc.less_equal(day_rows["charge_date"], last))
             events = run.event_rows(loaded_rules.ownership_dimension)
-            events = events.filter(pa.compute.less_equal(events["start_date"], last))
+            events = events.filter(pc.less_equal(events["start_date"], last))
             cutoff = write_start - timedelta(days=EVENT_MARGIN_DAYS)
             con.register("_anomaly_days", day_rows)
             con.register("_anomalies", events)
@@ -528,6 +529,15 @@ def build_budget_status(ctx: DefsContext) -> dg.AssetsDefinition:
                 days_between((first, last)),
             )
             con.unregister("_budget_status")
+            # Days of one period may be built out of order (a backfill, two delivery runs): a
+            # threshold alerted earlier in the period is alerted again only if the stored days
+            # since show it fell rearm_points below (re-armed).
+            new = [
+                (key, row, c)
+                for key, row, c in new
+                if c.kind == "burn rate"
+                or not _alerted_and_not_rearmed(con, row, c, loaded.budget_alerts.rearm_points)
+            ]
             if new:
                 con.executemany(
                     f"INSERT INTO {BUDGET_ALERTS_TABLE} VALUES (?, ?, ?, ?, ?, ?, now())",
@@ -601,3 +611,20 @@ def build_budget_status(ctx: DefsContext) -> dg.AssetsDefinition:
         )
 
     return budget_status
+
+
+def _alerted_and_not_rearmed(con, row: dict, crossing, rearm_points: float) -> bool:
+    alerted = con.execute(
+        f"SELECT max(as_of) FROM {BUDGET_ALERTS_TABLE} WHERE budget = ? AND kind = ? AND "
+        "threshold = ? AND as_of BETWEEN ? AND ?",
+        [row["budget"], crossing.kind, crossing.threshold, row["period_start"], row["period_end"]],
+    ).fetchall()[0][0]
+    if alerted is None:
+        return False
+    column = "actual_pct" if crossing.kind == "actual" else "forecast_pct"
+    lowest = con.execute(
+        f"SELECT min({column}) FROM {BUDGET_STATUS_TABLE} WHERE budget = ? AND charge_date "
+        "BETWEEN ? AND ?",
+        [row["budget"], min(alerted, row["charge_date"]), max(alerted, row["charge_date"])],
+    ).fetchall()[0][0]
+    return lowest is None or lowest >= crossing.threshold - rearm_points

@@ -238,7 +238,7 @@ def test_landing_without_focus_exports_gives_empty_partitions(pipeline):
     assert [
         e.materialization.metadata["dagster/row_count"].value
         for e in result.get_asset_materialization_events()
-    ] == [0] * 13  # four raw tables, facts, amortized, allocated, four marts, two insights
+    ] == [0] * 15  # four raw tables, facts, amortized, allocated, four marts, four insights
 
 
 def test_part_file_copied_under_another_name_is_caught(loaded):
