@@ -46,11 +46,28 @@ def scope_filter_sql(budget: Budget, dimensions: set[str]) -> str:
                     f"{sql_literal(str(tag_value))}"
                 )
         else:
-            text = str(value)
-            if column in dimensions:  # dimension values are trimmed and case-folded
-                text = text.strip().casefold()
+            text = _scope_text(column, value, dimensions)
             parts.append(f"CAST({q(column)} AS VARCHAR) = {sql_literal(text)}")
     return " AND ".join(parts) or "true"
+
+
+def _scope_text(column: str, value, dimensions: set[str]) -> str:
+    """A scope value as the warehouse holds it (dimension values are trimmed and case-folded)."""
+    text = str(value)
+    return text.strip().casefold() if column in dimensions else text
+
+
+def _json_list(values: list[float]) -> str:
+    """json.dumps of a list of finite floats, without its per-call overhead (a year of 1,000
+    budgets writes 730,000 of them)."""
+    return "[" + ", ".join(repr(float(v)) for v in values) + "]"
+
+
+def _by_scope_columns(budgets: list[Budget]) -> dict[tuple[str, ...], list[int]]:
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for i, budget in enumerate(budgets):
+        groups.setdefault(tuple(sorted(budget.scope)), []).append(i)
+    return groups
 
 
 def scope_label(budget: Budget) -> str:
@@ -124,9 +141,14 @@ def evaluate(
     results: list[list[BudgetDay]] = [[] for _ in budgets]
     state = list(previous)
     kinds = sorted({b.period for b in budgets})
+    backtests = {kind: fc.Backtests() for kind in kinds}
+    burn = _BurnRates(d0, usage, complete, model)
     for k in range((last - first).days + 1):
         as_of = first + timedelta(days=k)
         end = (as_of - d0).days
+        # The newest delivered day through as_of per budget (-1: none yet).
+        seen = delivered[:, : end + 1]
+        newest = np.where(seen.any(axis=1), end - np.argmax(seen[:, ::-1], axis=1), -1)
         for kind in kinds:
             rows = np.array([i for i, b in enumerate(budgets) if b.period == kind])
             period = fc.period_bounds(as_of, kind)
@@ -139,6 +161,7 @@ def evaluate(
                 as_of,
                 period=period,
                 model=model,
+                backtests=backtests[kind],
             )
             lo = max(0, (period[0] - d0).days)
             actuals = total[rows, lo : end + 1].sum(axis=1)
@@ -150,18 +173,27 @@ def evaluate(
                 if len(columns)
                 else np.zeros((len(rows), 0))
             )
+            # The first remaining day the projection reaches the amount (-1: not this period).
+            amounts = np.array([float(budgets[i].amount) for i in rows])
+            reach = (actuals[:, None] + np.cumsum(daily, axis=1)) >= amounts[:, None]
+            first_reach = (
+                np.where(reach.any(axis=1), np.argmax(reach, axis=1), -1)
+                if reach.shape[1]
+                else np.full(len(rows), -1)
+            )
             for j, i in enumerate(rows):
                 day = _day(
                     budgets[i], as_of, period, float(actuals[j]), f, j, state[i], rearm_points
                 )
                 if f.status[j] == fc.OK:
-                    amount = float(budgets[i].amount)
-                    reached = np.flatnonzero(day.actual + np.cumsum(daily[j]) >= amount)
-                    if day.actual < amount and len(reached):
-                        day.crosses_on = d0 + timedelta(days=int(columns[reached[0]]))
-                    _burn_rate(
-                        day, d0, usage[i], complete[i], delivered[i], end, model, burn_multiple
-                    )
+                    if day.actual < amounts[j] and first_reach[j] >= 0:
+                        day.crosses_on = d0 + timedelta(days=int(columns[first_reach[j]]))
+                    rate = burn.rate(i, int(newest[i]))
+                    if rate is not None:
+                        day.newest_day = d0 + timedelta(days=int(newest[i]))
+                        day.burn_rate = rate
+                        if rate >= burn_multiple:
+                            day.crossings.append(Crossing("burn rate", burn_multiple, rate))
                 results[i].append(day)
                 state[i] = day
     return results
@@ -208,23 +240,35 @@ def _day(budget, as_of, period, actual, f, j, state, rearm_points) -> BudgetDay:
     )
 
 
-def _burn_rate(day, d0, usage, complete, delivered, end, model, multiple) -> None:
-    """The newest delivered day through as_of against what the model expected for it from the
-    complete days before it."""
-    seen = np.flatnonzero(delivered[: end + 1])
-    if not len(seen):
-        return
-    newest = int(seen[-1])
-    before = complete[:newest]
-    if before.sum() < model.min_history:
-        return
-    expected = fc.expected_usage(d0, usage[:newest], before, np.array([newest]), model)[0, 0]
-    if expected <= 0:
-        return
-    day.newest_day = d0 + timedelta(days=newest)
-    day.burn_rate = float(usage[newest] / expected)
-    if day.burn_rate >= multiple:
-        day.crossings.append(Crossing("burn rate", multiple, day.burn_rate))
+class _BurnRates:
+    """The newest delivered day's cost against what the model expected for it from the complete
+    days before it. The expectation of a day depends only on the days before it: kept per day
+    for every budget at once, so a year of as-of days costs one fit per delivered day."""
+
+    def __init__(self, d0: date, usage: np.ndarray, complete: np.ndarray, model) -> None:
+        self.d0, self.usage, self.complete, self.model = d0, usage, complete, model
+        self._expected: dict[int, np.ndarray] = {}
+
+    def rate(self, i: int, newest: int) -> float | None:
+        if newest < 0:
+            return None
+        if newest not in self._expected:
+            before = self.complete[:, :newest]
+            expected = np.full(len(self.usage), np.nan)
+            enough = before.sum(axis=1) >= self.model.min_history
+            if enough.any():
+                expected[enough] = fc.expected_usage(
+                    self.d0,
+                    self.usage[enough, :newest],
+                    before[enough],
+                    np.array([newest]),
+                    self.model,
+                )[:, 0]
+            self._expected[newest] = expected
+        expected = self._expected[newest][i]
+        if not expected > 0:
+            return None
+        return float(self.usage[i, newest] / expected)
 
 
 # --- every budget of the rules, read from the warehouse -------------------------------------
@@ -265,6 +309,7 @@ def budget_rows(con, rules, table: str, status_table: str, first: date, last: da
     crossing)."""
     from finops_assets.lib.forecast_scopes import (
         HISTORY_DAYS,
+        PARTS,
         build_matrices,
         scope_series_sql,
         source_days,
@@ -284,28 +329,43 @@ def budget_rows(con, rules, table: str, status_table: str, first: date, last: da
     )
     complete = complete.astype(bool)
     delivered = delivered.astype(bool)
-    summaries, others = [], []
-    for i, budget in enumerate(budgets):
-        where = f"{scope_filter_sql(budget, dims)} AND BillingCurrency = '{budget.currency}'"
-        rows = con.sql(scope_series_sql([], table, start, last, where)).to_arrow_table()
-        m = build_matrices([], rows, start, last)
-        if len(m):
-            usage[i] = m.money[f"{budget.basis}:usage"][0]
-            recurring[i] = m.money[f"{budget.basis}:recurring"][0]
-            one_time[i] = m.money[f"{budget.basis}:one_time"][0]
-            delivered[i] = m.money["row_count"][0] > 0
-            complete[i] = completeness.for_sources(m.sources[0])
-            summaries.append(completeness.summary(m.sources[0]))
-        else:
-            summaries.append("")
-        others.append(
-            con.execute(
-                f"SELECT charge_date, BillingCurrency, CAST(sum({budget.basis}) AS DOUBLE) "
-                f"FROM {table} WHERE charge_date BETWEEN ? AND ? AND "
-                f"{scope_filter_sql(budget, dims)} AND BillingCurrency <> ? GROUP BY ALL",
-                [start, last, budget.currency],
-            ).fetchall()
-        )
+    summaries = [""] * len(budgets)
+    # Per budget: currency -> cost per day in other currencies (shown, never added).
+    others: list[dict[str, np.ndarray]] = [{} for _ in budgets]
+    for columns, members in _by_scope_columns(budgets).items():
+        if "tag" in columns:  # tag scopes: one query each
+            groups = [
+                (
+                    [i],
+                    con.sql(
+                        scope_series_sql([], table, start, last, scope_filter_sql(budgets[i], dims))
+                    ).to_arrow_table(),
+                    [],
+                )
+                for i in members
+            ]
+        else:  # column scopes: one query per set of columns, every value and currency at once
+            rows = con.sql(scope_series_sql(list(columns), table, start, last)).to_arrow_table()
+            groups = [(members, rows, list(columns))]
+        for group, rows, by in groups:
+            m = build_matrices(by, rows, start, last)
+            index: dict[tuple, list[int]] = {}
+            for r in range(len(m)):
+                index.setdefault(tuple(m.keys[r][c] for c in by), []).append(r)
+            for i in group:
+                budget = budgets[i]
+                wanted = tuple(_scope_text(c, budget.scope[c], dims) for c in by)
+                for r in index.get(wanted, []):
+                    money = sum(m.money[f"{budget.basis}:{part}"][r] for part in PARTS)
+                    if m.currencies[r] != budget.currency:
+                        others[i][m.currencies[r]] = money
+                        continue
+                    usage[i] = m.money[f"{budget.basis}:usage"][r]
+                    recurring[i] = m.money[f"{budget.basis}:recurring"][r]
+                    one_time[i] = m.money[f"{budget.basis}:one_time"][r]
+                    delivered[i] = m.money["row_count"][r] > 0
+                    complete[i] = completeness.for_sources(m.sources[r])
+                    summaries[i] = completeness.summary(m.sources[r])
     previous = []
     if wh.table_exists(con, status_table):
         stored = {
@@ -350,56 +410,59 @@ def budget_rows(con, rules, table: str, status_table: str, first: date, last: da
         rules.budget_alerts.rearm_points,
         model,
     )
-    rows, crossings = [], []
+    columns: dict[str, list] = {name: [] for name in BUDGET_SCHEMA.names}
+    crossings = []
+
+    def rounded(value: float | None, digits: int) -> float | None:
+        return None if value is None else round(value, digits)
+
     for i, (budget, days) in enumerate(zip(budgets, results, strict=True)):
         amount = float(budget.amount)
+        label = scope_label(budget)
         for day in days:
-            other = {}
-            for d, currency, value in others[i]:
-                if day.period[0] <= d <= day.as_of:
-                    other[currency] = other.get(currency, 0.0) + (value or 0.0)
-            row = {
-                "charge_date": day.as_of,
-                "budget": budget.name,
-                "scope": scope_label(budget),
-                "owner": budget.owner,
-                "period": budget.period,
-                "period_start": day.period[0],
-                "period_end": day.period[1],
-                "BillingCurrency": budget.currency,
-                "basis": budget.basis,
-                "amount": amount,
-                "actual": round(day.actual, 2),
-                "actual_pct": round(100 * day.actual / amount, 1),
-                "forecast": None if day.forecast is None else round(day.forecast, 2),
-                "forecast_lower_80": None if day.lower is None else round(day.lower, 2),
-                "forecast_upper_80": None if day.upper is None else round(day.upper, 2),
-                "forecast_pct": None
-                if day.forecast is None
-                else round(100 * day.forecast / amount, 1),
-                "status": day.status,
-                "crosses_100_on": day.crosses_on,
-                "crossed": "; ".join(
+            lo, hi = (max(day.period[0], start) - start).days, (day.as_of - start).days
+            other = {c: float(v[lo : hi + 1].sum()) for c, v in others[i].items()}
+            values = (
+                day.as_of,
+                budget.name,
+                label,
+                budget.owner,
+                budget.period,
+                day.period[0],
+                day.period[1],
+                budget.currency,
+                budget.basis,
+                amount,
+                round(day.actual, 2),
+                round(100 * day.actual / amount, 1),
+                rounded(day.forecast, 2),
+                rounded(day.lower, 2),
+                rounded(day.upper, 2),
+                None if day.forecast is None else round(100 * day.forecast / amount, 1),
+                day.status,
+                day.crosses_on,
+                "; ".join(
                     f"{c.kind} {c.threshold:g}{'x' if c.kind == 'burn rate' else '%'}"
                     for c in day.crossings
                 )
                 or None,
-                "fired_actual": json.dumps(day.fired_actual),
-                "fired_forecast": json.dumps(day.fired_forecast),
-                "burn_rate": None if day.burn_rate is None else round(day.burn_rate, 2),
-                "burn_rate_day": day.newest_day,
-                "other_currencies": "; ".join(
-                    f"{c} {v:,.2f} not counted" for c, v in sorted(other.items())
-                )
+                _json_list(day.fired_actual),
+                _json_list(day.fired_forecast),
+                rounded(day.burn_rate, 2),
+                day.newest_day,
+                "; ".join(f"{c} {v:,.2f} not counted" for c, v in sorted(other.items()) if v)
                 or None,
-                "completeness": summaries[i],
-                "model_version": fc.MODEL_VERSION,
-            }
-            rows.append(row)
-            for c in day.crossings:
-                key = (
-                    f"{budget.name}|{day.period[0]}|{c.kind}|{c.threshold:g}|"
-                    f"{day.newest_day if c.kind == 'burn rate' else day.as_of}"
-                )
-                crossings.append((key, row, c))
-    return pa.Table.from_pylist(rows, schema=BUDGET_SCHEMA), crossings
+                summaries[i],
+                fc.MODEL_VERSION,
+            )
+            for name, value in zip(BUDGET_SCHEMA.names, values, strict=True):
+                columns[name].append(value)
+            if day.crossings:
+                row = dict(zip(BUDGET_SCHEMA.names, values, strict=True))
+                for c in day.crossings:
+                    key = (
+                        f"{budget.name}|{day.period[0]}|{c.kind}|{c.threshold:g}|"
+                        f"{day.newest_day if c.kind == 'burn rate' else day.as_of}"
+                    )
+                    crossings.append((key, row, c))
+    return pa.table(columns, schema=BUDGET_SCHEMA), crossings

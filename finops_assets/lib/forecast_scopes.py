@@ -152,8 +152,10 @@ def source_days(con, table: str) -> list[SourceDays]:
     ]
 
 
-def _round(values: np.ndarray) -> list[float | None]:
-    return [None if not np.isfinite(v) else round(float(v), 2) for v in values]
+def _money(values: np.ndarray) -> pa.Array:
+    """Cents, NaN as null."""
+    values = np.asarray(values, dtype=float)
+    return pa.array(np.round(values, 2), mask=~np.isfinite(values), type=pa.float64())
 
 
 def forecast_rows(con, rules, table: str, first: date, last: date) -> pa.Table:
@@ -163,7 +165,7 @@ def forecast_rows(con, rules, table: str, first: date, last: date) -> pa.Table:
     through = max(last, newest) if newest else last
     completeness = Completeness.build(start, through, source_days(con, table), rules.completeness)
     model = fc.ForecastModel(coverage=rules.forecasts.coverage)
-    columns: dict[str, list] = {name: [] for name in FORECAST_SCHEMA.names}
+    batches: list[pa.RecordBatch] = []
     for scope in rules.forecasts.scopes:
         rows = con.sql(scope_series_sql(scope.by, table, start, last)).to_arrow_table()
         matrices = build_matrices(scope.by, rows, start, last)
@@ -172,7 +174,12 @@ def forecast_rows(con, rules, table: str, first: date, last: date) -> pa.Table:
         complete = np.vstack([completeness.for_sources(s) for s in matrices.sources])[
             :, : (last - start).days + 1
         ]
-        summaries = [completeness.summary(s) for s in matrices.sources]
+        count = len(matrices)
+        labels = pa.array([matrices.label(i) for i in range(count)], pa.string())
+        keys = pa.array([matrices.key_json(i) for i in range(count)], pa.string())
+        currencies = pa.array(matrices.currencies, pa.string())
+        summaries = pa.array([completeness.summary(s) for s in matrices.sources], pa.string())
+        backtests = {basis: fc.Backtests() for basis in BASES}
         for as_of in [first + timedelta(days=k) for k in range((last - first).days + 1)]:
             end = (as_of - start).days + 1
             for basis in BASES:
@@ -184,28 +191,36 @@ def forecast_rows(con, rules, table: str, first: date, last: date) -> pa.Table:
                     complete[:, :end],
                     as_of,
                     model=model,
+                    backtests=backtests[basis],
                 )
-                count = len(matrices)
-                for name, values in (
-                    ("charge_date", [as_of] * count),
-                    ("scope", [scope.name] * count),
-                    ("series", [matrices.label(i) for i in range(count)]),
-                    ("series_key", [matrices.key_json(i) for i in range(count)]),
-                    ("BillingCurrency", matrices.currencies),
-                    ("basis", [basis] * count),
-                    ("period_start", [f.period[0]] * count),
-                    ("period_end", [f.period[1]] * count),
-                    ("status", [str(s) for s in f.status]),
-                    ("actual_to_date", _round(f.actual)),
-                    ("projected_usage", _round(f.projected_usage)),
-                    ("projected_recurring", _round(f.projected_recurring)),
-                    ("forecast", _round(f.forecast)),
-                    ("lower_80", _round(f.lower)),
-                    ("upper_80", _round(f.upper)),
-                    ("complete_through", f.complete_through),
-                    ("history_days", [int(h) for h in f.history_days]),
-                    ("completeness", summaries),
-                    ("model_version", [fc.MODEL_VERSION] * count),
-                ):
-                    columns[name].extend(values)
-    return pa.table(columns, schema=FORECAST_SCHEMA)
+
+                def repeat(value, kind, n=count):
+                    return pa.array([value] * n, kind)
+
+                batches.append(
+                    pa.RecordBatch.from_arrays(
+                        [
+                            repeat(as_of, pa.date32()),
+                            repeat(scope.name, pa.string()),
+                            labels,
+                            keys,
+                            currencies,
+                            repeat(basis, pa.string()),
+                            repeat(f.period[0], pa.date32()),
+                            repeat(f.period[1], pa.date32()),
+                            pa.array(f.status.astype(str), pa.string()),
+                            _money(f.actual),
+                            _money(f.projected_usage),
+                            _money(f.projected_recurring),
+                            _money(f.forecast),
+                            _money(f.lower),
+                            _money(f.upper),
+                            pa.array(f.complete_through, pa.date32()),
+                            pa.array(f.history_days.astype(np.int32), pa.int32()),
+                            summaries,
+                            repeat(fc.MODEL_VERSION, pa.string()),
+                        ],
+                        schema=FORECAST_SCHEMA,
+                    )
+                )
+    return pa.Table.from_batches(batches, schema=FORECAST_SCHEMA)

@@ -64,7 +64,7 @@ def mart_totals(
 
 
 def test_month_backfill_matches_the_delivered_files_to_the_cent(sample_pipeline):
-    result = sample_pipeline.materialize("2025-01-01", "2025-01-31")
+    result = sample_pipeline.materialize("2025-01-01", "2025-01-31", insights=True)
     assert result.success, failure_messages(result)
     evaluations = result.get_asset_check_evaluations()
     assert len(evaluations) == ALL_CHECKS and failed_checks(result) == []

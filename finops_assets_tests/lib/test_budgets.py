@@ -99,3 +99,54 @@ def test_scope_filter_uses_the_dimension_spelling_and_tags_as_delivered():
     )
     assert "CAST(\"team\" AS VARCHAR) = 'payments'" in sql
     assert "json_extract_string(Tags, '$.\"env\"') = 'Prod'" in sql
+
+
+def test_budget_rows_read_each_scope_once_and_never_add_other_currencies():
+    """Budgets by column (spelled unlike the warehouse), by tag and on all cost, read from a
+    DuckDB table holding USD and EUR: each budget's actual is exactly the SQL sum of its scope in
+    its currency, EUR is shown beside it and never added."""
+    import duckdb
+    import yaml
+
+    from finops_assets.lib.rules import default_rules_path, parse_rules
+
+    rules = yaml.safe_load(default_rules_path().read_text())
+    rules["budgets"] = [
+        {"name": "payments", "scope": {"team": " Payments"}, "amount": 5000, "currency": "USD"},
+        {"name": "prod", "scope": {"tag": {"env": "prod"}}, "amount": 9000, "currency": "USD"},
+        {"name": "all-eur", "amount": 100, "currency": "EUR", "basis": "BilledCost"},
+    ]
+    loaded = parse_rules(yaml.safe_dump(rules))
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE costs AS SELECT DATE '2026-01-01' + CAST(d AS INTEGER) AS charge_date, "
+        "CASE WHEN t = 2 THEN 'EUR' ELSE 'USD' END AS BillingCurrency, "
+        "CAST(100 + d + 10 * t AS DECIMAL(18, 6)) AS EffectiveCost, "
+        "CAST(90 + d + 10 * t AS DECIMAL(18, 6)) AS BilledCost, "
+        "'Usage-Based' AS ChargeFrequency, CAST(NULL AS VARCHAR) AS x_AmortizationClass, "
+        "'focus' AS x_Source, CASE WHEN t = 1 THEN 'search' ELSE 'payments' END AS team, "
+        "CASE WHEN t = 0 THEN '{\"env\": \"prod\"}' ELSE '{}' END AS Tags "
+        "FROM range(70) r(d), range(3) s(t)"
+    )
+    first = last = date(2026, 3, 10)
+    table, _ = bd.budget_rows(con, loaded, "costs", "nowhere.budget_status", first, last)
+    got = {r["budget"]: r for r in table.to_pylist()}
+    assert set(got) == {"payments", "prod", "all-eur"}
+
+    def total(where: str, column: str = "EffectiveCost") -> float:
+        return con.execute(
+            f"SELECT CAST(sum({column}) AS DOUBLE) FROM costs WHERE charge_date BETWEEN "
+            f"DATE '2026-03-01' AND DATE '2026-03-10' AND {where}"
+        ).fetchall()[0][0]
+
+    assert got["payments"]["actual"] == round(
+        total("team = 'payments' AND BillingCurrency = 'USD'"), 2
+    )
+    eur_payments = total("team = 'payments' AND BillingCurrency = 'EUR'")
+    assert got["payments"]["other_currencies"] == f"EUR {eur_payments:,.2f} not counted"
+    assert got["prod"]["actual"] == round(total("Tags LIKE '%prod%'"), 2)
+    assert got["prod"]["other_currencies"] is None
+    assert got["all-eur"]["actual"] == round(total("BillingCurrency = 'EUR'", "BilledCost"), 2)
+    usd = total("BillingCurrency = 'USD'", "BilledCost")
+    assert got["all-eur"]["other_currencies"] == f"USD {usd:,.2f} not counted"
+    assert got["all-eur"]["status"] == bd.OVER and got["payments"]["forecast"] is not None

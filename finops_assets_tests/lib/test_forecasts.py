@@ -131,3 +131,26 @@ def test_ols_iqr_baseline_drops_the_outlier_before_fitting():
     first, last = fc.month_bounds(as_of)
     mtd = total[(first - D0).days :].sum()
     assert f == pytest.approx(mtd + 100 * (last - as_of).days)
+
+
+def test_backtests_kept_across_days_give_the_same_forecasts_as_computed_afresh():
+    """forecast_rows forecasts day after day with one Backtests per series set: what it keeps
+    must be exactly what each day would compute on its own (months of noisy, growing usage)."""
+    n = (date(2026, 9, 30) - D0).days + 1
+    rng = np.random.default_rng(5)
+    usage = np.vstack(
+        [weekday_usage(n, noise=0.2, seed=s) * np.linspace(1, 1.5, n) for s in range(4)]
+    )
+    complete = rng.random((4, n)) > 0.05
+    zeros = np.zeros((4, n))
+    kept = fc.Backtests()
+    for as_of in (date(2026, 8, d) for d in range(1, 32)):
+        end = (as_of - D0).days + 1
+        args = (D0, usage[:, :end], zeros[:, :end], zeros[:, :end], complete[:, :end], as_of)
+        shared = fc.forecast_period(*args, backtests=kept)
+        fresh = fc.forecast_period(*args)
+        assert np.array_equal(shared.lower, fresh.lower, equal_nan=True)
+        assert np.array_equal(shared.upper, fresh.upper, equal_nan=True)
+        assert np.all(np.isfinite(fresh.upper))
+        assert np.any(fresh.upper > fresh.forecast)  # the backtests widen something
+    assert len(kept._errors) < 31 * 18 / 3  # most were reused

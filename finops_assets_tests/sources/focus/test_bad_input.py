@@ -214,7 +214,7 @@ def test_day_without_rows_is_an_explicit_empty_partition(loaded):
         keep = [not str(s).startswith(DAY) for s in starts]
         new = delivery_path(pipeline.landing, provider, dataset, "2025-01", BAD_ID)
         write_delivery(new, table.filter(pa.array(keep)), provider, dataset, "2025-01", LATER, fmt)
-    result = pipeline.materialize(DAY)
+    result = pipeline.materialize(DAY, insights=True)
     assert result.success, failure_messages(result)
     assert all(rows == [] for rows in pipeline.snapshot(DAY).values())
     counts = [
@@ -233,7 +233,7 @@ def test_no_delivery_for_the_month_says_what_to_do(sample_pipeline):
 
 
 def test_landing_without_focus_exports_gives_empty_partitions(pipeline):
-    result = pipeline.materialize("2025-03-01")
+    result = pipeline.materialize("2025-03-01", insights=True)
     assert result.success, failure_messages(result)
     assert [
         e.materialization.metadata["dagster/row_count"].value
