@@ -224,3 +224,46 @@ def forecast_rows(con, rules, table: str, first: date, last: date) -> pa.Table:
                     )
                 )
     return pa.Table.from_batches(batches, schema=FORECAST_SCHEMA)
+
+
+def actual_conserved_sql(
+    by: Sequence[str], scope: str, forecasts_table: str, table: str, first: date, last: date
+) -> str:
+    """Forecast rows of ``scope`` as of ``[first, last]`` whose ``actual_to_date`` is not the
+    cost of ``table`` for the same series, currency and basis over the period's days through
+    ``complete_through``, beyond the half cent its rounding may take."""
+    label = (
+        " || ' · ' || ".join(
+            f"{sql_literal(c + '=')} || coalesce(CAST({q(c)} AS VARCHAR), "
+            f"{sql_literal(NONE_VALUE)})"
+            for c in by
+        )
+        if by
+        else "'total'"
+    )
+    sums = ", ".join(f"CAST(sum({basis}) AS DOUBLE) AS {q(basis)}" for basis in BASES)
+    return f"""
+        WITH f AS (
+            SELECT charge_date, series, BillingCurrency, basis, period_start, complete_through,
+                   actual_to_date
+            FROM {forecasts_table}
+            WHERE scope = {sql_literal(scope)}
+              AND charge_date BETWEEN DATE '{first.isoformat()}' AND DATE '{last.isoformat()}'
+        ),
+        u AS (
+            SELECT {label} AS series, BillingCurrency, charge_date, {sums}
+            FROM {table}
+            WHERE BillingCurrency IS NOT NULL AND charge_date BETWEEN
+                  (SELECT min(period_start) FROM f) AND DATE '{last.isoformat()}'
+            GROUP BY ALL
+        )
+        SELECT f.charge_date AS as_of, f.series, f.BillingCurrency, f.basis,
+               f.actual_to_date,
+               coalesce(sum(CASE f.basis WHEN 'BilledCost' THEN u.BilledCost
+                            ELSE u.EffectiveCost END), 0) AS upstream
+        FROM f LEFT JOIN u ON u.series = f.series AND u.BillingCurrency = f.BillingCurrency
+             AND u.charge_date BETWEEN f.period_start AND f.complete_through
+        GROUP BY ALL
+        HAVING abs(f.actual_to_date - upstream) > 0.005 + 1e-6
+        ORDER BY 1, 2, 3, 4
+    """

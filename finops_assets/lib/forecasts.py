@@ -235,7 +235,11 @@ def forecast_period(
     projected_usage = projected.sum(axis=1)
     projected_recurring = _recurring_to_come(d0, recurring, end, cols, remaining)
     sigma = _parametric_sigma(fit, projected, cols)
-    settling = end - int(np.median(fit.last_complete)) if s_count else 0
+    # The newest complete day per series, from completeness alone: a series with no usage (only
+    # purchases, say) still has complete days its actual counts.
+    through = complete[:, : end + 1]
+    last_complete = np.where(through.any(axis=1), end - np.argmax(through[:, ::-1], axis=1), -1)
+    settling = end - int(np.median(last_complete)) if s_count else 0
     sigma, dof = _with_backtests(
         d0, usage, complete, as_of, max(settling, 0), sigma, model, backtests or Backtests()
     )
@@ -256,9 +260,7 @@ def forecast_period(
         lower=np.where(enough, lower, nan),
         upper=np.where(enough, upper, nan),
         history_days=fit.history,
-        complete_through=[
-            d0 + timedelta(days=int(i)) if i >= 0 else None for i in fit.last_complete
-        ],
+        complete_through=[d0 + timedelta(days=int(i)) if i >= 0 else None for i in last_complete],
         sigma=sigma,
     )
 

@@ -17,8 +17,8 @@ REAL_FOCUS = REAL_SAMPLES / "focus_1_0_sample_anonymized.csv"
 # source), the spread schedules, the commitment balance, and delivered_on_time per raw source
 # (not monitored here: no sensor has observed a delivery, so they pass), restatement_guard and
 # landing_accounted_for per raw source, Azure's actual_and_amortized_agree, the anomalies'
-# new_anomalies and usage_conserved, and budget_thresholds
-ALL_CHECKS = 40
+# new_anomalies and usage_conserved, the forecasts' actual_conserved, and budget_thresholds
+ALL_CHECKS = 41
 
 
 def newest_delivery_dirs(landing: Path) -> list[Path]:

@@ -87,3 +87,32 @@ def test_month_end_forecast_per_team_with_an_interval(warehouse, tmp_path):
     assert rows[("total", "total", "EUR")][2] == pytest.approx(truth["search/EUR"], rel=0.03)
     assert rows[("team", "team=ml", "USD")][0] == "insufficient history"
     assert rows[("team", "team=ml", "USD")][2] is None
+
+
+def test_actual_conserved_passes_on_the_run_and_names_a_cent_that_moved(warehouse, tmp_path):
+    from finops_assets.lib.forecast_scopes import actual_conserved_sql
+
+    with dg.instance_for_test() as instance:
+        result = materialize(
+            warehouse, tmp_path, instance, AS_OF, AS_OF, assets=("insights/forecasts",)
+        )
+        assert result.success
+        evaluations = {e.asset_check_key.name: e for e in result.get_asset_check_evaluations()}
+        assert evaluations["actual_conserved"].passed
+    with duckdb.connect(warehouse) as con:
+        for by, scope in ((["team"], "team"), ([], "total")):
+            sql = actual_conserved_sql(
+                by, scope, "insights.forecasts", "core.allocated_costs", AS_OF, AS_OF
+            )
+            assert con.execute(sql).fetchall() == []
+        con.execute(
+            "UPDATE insights.forecasts SET actual_to_date = actual_to_date + 0.01 "
+            "WHERE scope = 'team' AND series = 'team=payments' AND BillingCurrency = 'USD' "
+            "AND basis = 'BilledCost'"
+        )
+        sql = actual_conserved_sql(
+            ["team"], "team", "insights.forecasts", "core.allocated_costs", AS_OF, AS_OF
+        )
+        [(as_of, series, currency, basis, actual, upstream)] = con.execute(sql).fetchall()
+    assert (as_of, series, currency, basis) == (AS_OF, "team=payments", "USD", "BilledCost")
+    assert actual - upstream == pytest.approx(0.01, abs=0.005)

@@ -154,3 +154,17 @@ def test_backtests_kept_across_days_give_the_same_forecasts_as_computed_afresh()
         assert np.all(np.isfinite(fresh.upper))
         assert np.any(fresh.upper > fresh.forecast)  # the backtests widen something
     assert len(kept._errors) < 31 * 18 / 3  # most were reused
+
+
+def test_a_series_of_purchases_only_says_how_far_its_actual_is_complete():
+    """No usage at all (a team that only buys commitments): the actual counts the complete days,
+    and complete_through says which (it came from the usage fit and was empty)."""
+    n = (date(2026, 3, 10) - D0).days + 1
+    one_time = np.zeros(n)
+    one_time[(date(2026, 3, 2) - D0).days] = 5000.0
+    complete = np.ones(n, bool)
+    complete[-1] = False
+    zeros = np.zeros(n)
+    f = fc.forecast_period(D0, zeros, zeros, one_time, complete, date(2026, 3, 10))
+    assert f.actual[0] == 5000.0 and f.status[0] == fc.INSUFFICIENT
+    assert f.complete_through == [date(2026, 3, 9)]

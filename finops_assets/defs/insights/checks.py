@@ -6,7 +6,14 @@ import pandas as pd
 from finops_assets.contracts.checks import WAREHOUSE_POOL, markdown_table, partition_window
 from finops_assets.defs.context import DefsContext, definitions_of
 from finops_assets.defs.core.assets import ALLOCATED_COSTS_TABLE
-from finops_assets.defs.insights.assets import ANOMALIES, ANOMALY_DAYS_TABLE
+from finops_assets.defs.insights.assets import (
+    ANOMALIES,
+    ANOMALY_DAYS_TABLE,
+    FORECASTS,
+    FORECASTS_TABLE,
+)
+from finops_assets.lib.forecast_scopes import actual_conserved_sql
+from finops_assets.resources.rules import RulesResource
 from finops_assets.resources.warehouse import Warehouse
 
 
@@ -74,4 +81,46 @@ def build(ctx: DefsContext) -> dg.Definitions:
             ),
         )
 
-    return definitions_of(usage_conserved)
+    @dg.asset_check(
+        asset=FORECASTS,
+        name="actual_conserved",
+        blocking=True,
+        partitions_def=ctx.partitions,
+        pool=WAREHOUSE_POOL,
+        description=(
+            "Per scope, series, currency and basis, each forecast's actual to date is the cost "
+            "core.allocated_costs holds for that series over the period's complete days (to "
+            "the cent): the number a forecast starts from is the warehouse's, never summed "
+            "across currencies."
+        ),
+    )
+    def actual_conserved(
+        context: dg.AssetCheckExecutionContext, warehouse: Warehouse, rules: RulesResource
+    ) -> dg.AssetCheckResult:
+        first, last = partition_window(context)
+        frames = [
+            warehouse.query(
+                actual_conserved_sql(
+                    scope.by, scope.name, FORECASTS_TABLE, ALLOCATED_COSTS_TABLE, first, last
+                )
+            )
+            .to_pandas()
+            .assign(scope=scope.name)
+            for scope in rules.load().forecasts.scopes
+        ]
+        mismatches = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        metadata = {"mismatches": dg.MetadataValue.int(len(mismatches))}
+        if len(mismatches):
+            metadata["details"] = dg.MetadataValue.md(markdown_table(mismatches.head(50)))
+        return dg.AssetCheckResult(
+            passed=mismatches.empty,
+            metadata=metadata,
+            description=(
+                None
+                if mismatches.empty
+                else f"{len(mismatches)} forecasts start from an actual that is not "
+                f"{ALLOCATED_COSTS_TABLE}'s cost, e.g. {mismatches.iloc[0].to_dict()}"
+            ),
+        )
+
+    return definitions_of(usage_conserved, actual_conserved)
