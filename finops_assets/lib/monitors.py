@@ -57,7 +57,8 @@ CATEGORY_OF_KIND = {
 }
 ROOT_CAUSE_COLUMNS = ("ServiceName", "SubAccountId", "RegionId", "ResourceId")
 ROOT_CAUSES_PER_COLUMN = 3
-BASELINE_DAYS_FOR_CAUSES = 28
+BASELINE_WEEKS = 4
+BASELINE_DAYS_FOR_CAUSES = 7 * BASELINE_WEEKS
 BELOW_FLOOR = "below floor"
 # A credit day is short when less than this share of the usual daily credit arrived (one of two
 # credits stopping counts, not only all of them).
@@ -343,7 +344,8 @@ def score_monitor(
 # --- root causes ---------------------------------------------------------------------------------
 def root_causes_sql(monitor: AnomalyMonitor, table: str, events_relation: str) -> str:
     """Per event and root-cause column, the values whose cost moved most: Σ over the event's days
-    minus the event's length × the daily mean of the 28 days before it. A column with one value
+    minus, for each of its days, the mean of the same weekday in the 4 weeks before it (a Monday
+    spike is measured against Mondays, not against a mean that weekends pull down). A column with one value
     in the series (all of a team in one region) explains nothing and is left out. ``events_relation`` has
     anomaly_id, category, currency, start_date, end_date, base_start and the monitor's columns."""
     key_match = "".join(
@@ -353,7 +355,7 @@ def root_causes_sql(monitor: AnomalyMonitor, table: str, events_relation: str) -
     unions = " UNION ALL ".join(
         f"""SELECT anomaly_id, '{column}' AS dimension,
                    coalesce(CAST({q(column)} AS VARCHAR), {sql_literal(NONE_VALUE)}) AS value,
-                   sum(in_event) - days * sum(in_base) / {BASELINE_DAYS_FOR_CAUSES} AS change,
+                   sum(in_event) - sum(weekday_days * in_base) / {BASELINE_WEEKS} AS change,
                    sum(in_event) AS actual
             FROM moved GROUP BY anomaly_id, days, {q(column)}"""
         for column in ROOT_CAUSE_COLUMNS
@@ -361,6 +363,11 @@ def root_causes_sql(monitor: AnomalyMonitor, table: str, events_relation: str) -
     return f"""
         WITH moved AS (
             SELECT e.anomaly_id, e.days, {", ".join(f"t.{q(c)}" for c in ROOT_CAUSE_COLUMNS)},
+                   -- the event's days that fall on this row's weekday
+                   CASE WHEN (dayofweek(t.charge_date) - dayofweek(e.start_date) + 7) % 7 < e.days
+                        THEN (e.days - 1 - (dayofweek(t.charge_date) - dayofweek(e.start_date)
+                              + 7) % 7) // 7 + 1
+                        ELSE 0 END AS weekday_days,
                    CAST(coalesce(sum(t.EffectiveCost) FILTER (
                        WHERE t.charge_date >= e.start_date), 0) AS DOUBLE) AS in_event,
                    CAST(coalesce(sum(t.EffectiveCost) FILTER (

@@ -199,3 +199,22 @@ def test_a_credit_that_stops_is_an_anomaly_and_a_large_correction_is_reported():
     assert top["value"] in ("Amazon EC2", "i-pay-1") and top["share"] == pytest.approx(1)
     fixes = events_of(result, monitor="team", kind=KIND_CORRECTION)
     assert [(e.start, e.impact) for e in fixes] == [(START + timedelta(days=130), -1800.0)]
+
+
+def test_root_causes_measure_a_monday_against_mondays():
+    """A batch job that runs only on weekdays is no cause of a Monday spike: against the 28-day
+    mean (weekends at zero) it looked 171 USD up every weekday."""
+    monday = START + timedelta(days=123)
+    assert monday.weekday() == 0
+    batch = [
+        (day, "USD", 600.0, "Usage", "aws_cur", "payments", "AWS Batch", "batch-1")
+        for day in (START + timedelta(days=i) for i in range(DAYS))
+        if day.weekday() < 5
+    ]
+    con = warehouse(frame(np.random.default_rng(3), spikes=[(123, "i-pay-1", 2500.0)], extra=batch))
+    result = run(con)
+    team = next(e for e in result.events if e.kind == KIND_SPIKE and e.series.monitor == "team")
+    assert team.start == monday
+    resources = {c["value"]: c for c in team.root_causes if c["dimension"] == "ResourceId"}
+    assert "batch-1" not in resources, resources
+    assert resources["i-pay-1"]["change"] == pytest.approx(2500, rel=0.05)
