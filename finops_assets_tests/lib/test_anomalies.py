@@ -152,6 +152,9 @@ def test_bench_insights_reports_every_detector_on_the_same_series():
     # Every series on every day (zero before a late series starts), and the 7 days before day 1.
     assert pipeline["day_rows"] == 12 * (200 + 7)
     assert pipeline["alerts_on_incomplete_days"] == 0 and pipeline["recall"] > 0.5
+    # Forecasts (both bases) and one budget per series, for every day, through their assets.
+    assert pipeline["forecast_rows"] == 12 * 200 * 2
+    assert pipeline["budget_rows"] == 12 * 200 and pipeline["budget_seconds"] > 0
     forecasts = figures["forecasts"]
     assert forecasts["ours"]["day_10"]["forecasts"] > 0
     assert 0 <= forecasts["ours"]["coverage"]["day_20"] <= 1

@@ -48,6 +48,23 @@ def usage_conserved_sql(first, last) -> tuple[str, list]:
     )
 
 
+def _result(mismatches: pd.DataFrame, what: str) -> dg.AssetCheckResult:
+    """Passed when nothing differs; otherwise how many ``what``, the first in words and up to 50
+    as a table."""
+    metadata = {"mismatches": dg.MetadataValue.int(len(mismatches))}
+    if len(mismatches):
+        metadata["details"] = dg.MetadataValue.md(markdown_table(mismatches.head(50)))
+    return dg.AssetCheckResult(
+        passed=mismatches.empty,
+        metadata=metadata,
+        description=(
+            None
+            if mismatches.empty
+            else f"{len(mismatches)} {what}, e.g. {mismatches.iloc[0].to_dict()}"
+        ),
+    )
+
+
 def build(ctx: DefsContext) -> dg.Definitions:
     @dg.asset_check(
         asset=ANOMALIES,
@@ -67,18 +84,9 @@ def build(ctx: DefsContext) -> dg.Definitions:
         first, last = partition_window(context)
         sql, params = usage_conserved_sql(first, last)
         mismatches = warehouse.query(sql, params).to_pandas()
-        metadata = {"mismatches": dg.MetadataValue.int(len(mismatches))}
-        if len(mismatches):
-            metadata["details"] = dg.MetadataValue.md(markdown_table(pd.DataFrame(mismatches[:50])))
-        return dg.AssetCheckResult(
-            passed=mismatches.empty,
-            metadata=metadata,
-            description=(
-                None
-                if mismatches.empty
-                else f"{len(mismatches)} monitor/day/currency totals differ from "
-                f"{ALLOCATED_COSTS_TABLE}'s usage, e.g. {mismatches.iloc[0].to_dict()}"
-            ),
+        return _result(
+            mismatches,
+            f"monitor/day/currency totals differ from {ALLOCATED_COSTS_TABLE}'s usage",
         )
 
     @dg.asset_check(
@@ -109,18 +117,8 @@ def build(ctx: DefsContext) -> dg.Definitions:
             for scope in rules.load().forecasts.scopes
         ]
         mismatches = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-        metadata = {"mismatches": dg.MetadataValue.int(len(mismatches))}
-        if len(mismatches):
-            metadata["details"] = dg.MetadataValue.md(markdown_table(mismatches.head(50)))
-        return dg.AssetCheckResult(
-            passed=mismatches.empty,
-            metadata=metadata,
-            description=(
-                None
-                if mismatches.empty
-                else f"{len(mismatches)} forecasts start from an actual that is not "
-                f"{ALLOCATED_COSTS_TABLE}'s cost, e.g. {mismatches.iloc[0].to_dict()}"
-            ),
+        return _result(
+            mismatches, f"forecasts start from an actual that is not {ALLOCATED_COSTS_TABLE}'s cost"
         )
 
     return definitions_of(usage_conserved, actual_conserved)
