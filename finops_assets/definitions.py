@@ -20,6 +20,7 @@ from dagster_gcp import BigQueryResource
 from finops_assets.defs.context import DefsContext
 from finops_assets.lib.rules import load_rules
 from finops_assets.partitions import build_daily_partitions
+from finops_assets.resources.aws_invoicing import AwsInvoicingResource
 from finops_assets.resources.landing import landing_zone_from_url
 from finops_assets.resources.rules import RulesResource
 from finops_assets.resources.warehouse import Warehouse
@@ -27,7 +28,7 @@ from finops_assets.settings import Settings
 from finops_assets.sources import SOURCES
 
 # Domain folders under finops_assets/defs/, in data-flow order (DESIGN §1).
-DOMAINS = ("core", "marts", "insights", "freshness", "alerts", "automation")
+DOMAINS = ("core", "marts", "insights", "finance", "freshness", "alerts", "automation")
 DEFINITION_MODULES = ("assets", "checks", "sensors")
 
 
@@ -47,6 +48,8 @@ def default_resources(settings: Settings) -> dict[str, Any]:
         # Used only when the rules name a GCP billing export table (gcp.bigquery_table);
         # credentials and project come from the Google SDK chain, never from code.
         "bigquery": BigQueryResource(),
+        # finance/invoices: the AWS Invoicing API, called only for finance.aws_invoicing.accounts.
+        "aws_invoicing": AwsInvoicingResource(region_name=rules.finance.aws_invoicing.region),
     }
 
 

@@ -89,7 +89,9 @@ def chain_keys(defs) -> list:
     """The assets the floors are compared with: raw to marts (the insights are measured by
     ``make bench-insights``)."""
     return sorted(
-        k for k in defs.resolve_asset_graph().get_all_asset_keys() if k.path[0] != "insights"
+        k
+        for k in defs.resolve_asset_graph().get_all_asset_keys()
+        if k.path[0] not in ("insights", "finance")
     )
 
 

@@ -433,6 +433,32 @@ class CompletenessRules(_Strict):
         return values
 
 
+class AwsInvoicingRules(_Strict):
+    """finance/invoices from the AWS Invoicing API (ListInvoiceSummaries, us-east-1)."""
+
+    # Payer / management account ids whose invoices are read; empty: the API is not called.
+    accounts: tuple[str, ...] = ()
+    region: str = "us-east-1"
+
+
+class GlAccountRule(_Strict):
+    """Charges matching every listed column value go to ``account`` (first rule wins)."""
+
+    account: str = Field(min_length=1)
+    match: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+
+
+class FinanceRules(_Strict):
+    """Month close (asset group finance): invoices, reconciliation, chargeback, journal."""
+
+    aws_invoicing: AwsInvoicingRules = AwsInvoicingRules()
+    # Landing-zone folder with the hand-kept invoices.csv and FOCUS Invoice Detail exports.
+    invoices_prefix: str = "invoices/"
+    # Chargeback and journal basis.
+    basis: Literal["EffectiveCost", "BilledCost"] = "EffectiveCost"
+    gl_accounts: tuple[GlAccountRule, ...] = ()
+
+
 class Rules(_Strict):
     dimensions: dict[str, Dimension]
     ownership_dimension: str = "team"
@@ -460,6 +486,7 @@ class Rules(_Strict):
     forecasts: ForecastRules = ForecastRules()
     budgets: tuple[Budget, ...] = ()
     budget_alerts: BudgetRules = BudgetRules()
+    finance: FinanceRules = FinanceRules()
 
     @model_validator(mode="after")
     def _check(self) -> Rules:

@@ -1,0 +1,407 @@
+"""finance/invoices and finance/invoice_reconciliation (monthly partitions: the billing period).
+
+``finance/invoices`` gathers the period's invoice totals from every input that has them: the AWS
+Invoicing API for the payer accounts listed under ``finance.aws_invoicing.accounts``, FOCUS 1.4
+Invoice Detail exports and the hand-kept ``invoices.csv``, both under the landing zone's
+``invoices/`` folder. The same invoice from two inputs is kept once (API, then Invoice Detail,
+then the CSV); if they disagree on its amounts the run fails naming both.
+
+``finance/invoice_reconciliation`` compares them with ``core.cost_facts`` (``lib/reconciliation``);
+its blocking check ``issued_invoices_match`` fails on an issued invoice outside tolerance.
+"""
+
+from datetime import date
+
+import dagster as dg
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from finops_assets.contracts.checks import WAREHOUSE_POOL, markdown_table
+from finops_assets.defs.context import DefsContext, definitions_of
+from finops_assets.lib import invoices as inv
+from finops_assets.lib import reconciliation as rec
+from finops_assets.lib.focus import FOCUS_COLUMNS
+from finops_assets.resources.landing import LandingZone
+from finops_assets.resources.rules import RulesResource
+from finops_assets.resources.warehouse import Warehouse
+
+INVOICES = dg.AssetKey(["finance", "invoices"])
+RECONCILIATION = dg.AssetKey(["finance", "invoice_reconciliation"])
+INVOICES_TABLE = "finance.invoices"
+RECONCILIATION_TABLE = "finance.invoice_reconciliation"
+COST_FACTS_TABLE = "core.cost_facts"
+SOURCE_PRIORITY = {"aws_invoicing_api": 0, "focus_invoice_detail": 1, "invoices_csv": 2}
+DATA_SUFFIXES = (".csv", ".csv.gz", ".parquet")
+
+
+def build_monthly_partitions(start_date: str) -> dg.MonthlyPartitionsDefinition:
+    """Billing periods from the month of ``start_date`` through the current, still open month."""
+    first = date.fromisoformat(start_date).replace(day=1)
+    return dg.MonthlyPartitionsDefinition(
+        start_date=first.isoformat(), timezone="UTC", end_offset=1
+    )
+
+
+def period_of(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> date:
+    return date.fromisoformat(context.partition_key[:10]).replace(day=1)
+
+
+def replace_period(
+    con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table, period: date
+) -> None:
+    """Replace one billing period of ``table`` with ``rows`` in one transaction."""
+    schema, _ = table.split(".")
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}").fetchall()
+    con.register("incoming_rows", rows)
+    try:
+        con.execute(
+            f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM incoming_rows LIMIT 0"
+        ).fetchall()
+        con.execute("BEGIN TRANSACTION").fetchall()
+        try:
+            con.execute(f"DELETE FROM {table} WHERE billing_period = ?", [period]).fetchall()
+            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming_rows").fetchall()
+            con.execute("COMMIT").fetchall()
+        except Exception:
+            con.execute("ROLLBACK").fetchall()
+            raise
+    finally:
+        con.unregister("incoming_rows")
+
+
+def _reader(path: str) -> str:
+    if path.endswith(".parquet"):
+        return f"read_parquet('{path}', union_by_name = true)"
+    return f"read_csv('{path}', header = true, all_varchar = true)"
+
+
+def read_landing_invoices(
+    landing: LandingZone, prefix: str, period: date
+) -> tuple[list[inv.InvoiceRow], list[str]]:
+    """Invoice Detail exports and hand-kept CSVs under ``prefix``, for ``period``; the keys read."""
+    keys = sorted(
+        o.key for o in landing.list(prefix) if o.key.lower().endswith(DATA_SUFFIXES) and o.size
+    )
+    rows: list[inv.InvoiceRow] = []
+    if not keys:
+        return rows, keys
+    with landing.local_files(keys) as paths, duckdb.connect() as con:
+        for key in keys:
+            path = paths[key]
+            columns = {c[0] for c in con.sql(f"DESCRIBE SELECT * FROM {_reader(path)}").fetchall()}
+            if "InvoiceIssueStatus" in columns or "InvoiceDetailId" in columns:
+                missing = [c for c in inv.INVOICE_DETAIL_REQUIRED if c not in columns]
+                if missing:
+                    raise inv.InvoiceInputError(
+                        f"{landing.url(key)}: a FOCUS Invoice Detail file without the mandatory "
+                        f"column(s) {', '.join(missing)}; re-export the Invoice Detail dataset."
+                    )
+                optional = {
+                    c: f"NULL AS {c}"
+                    for c in ("ReferenceInvoiceId", "InvoiceIssueDate", "PaymentDueDate")
+                    if c not in columns
+                }
+                extra = ", ".join(optional.values())
+                relation = (
+                    f"(SELECT *{', ' + extra if extra else ''} FROM {_reader(path)} "
+                    f"WHERE strftime(BillingPeriodStart::TIMESTAMP, '%Y-%m') = '{period:%Y-%m}')"
+                )
+                try:
+                    records = con.sql(inv.invoice_detail_sql(relation)).to_df()
+                except duckdb.Error as error:
+                    raise inv.InvoiceInputError(
+                        f"{landing.url(key)}: cannot read the Invoice Detail lines ({error}); "
+                        "BilledCost must be a number and BillingPeriodStart a date/time."
+                    ) from error
+                rows += inv.invoice_detail_rows(records.to_dict("records"), landing.url(key))
+            else:
+                text = landing.read_bytes(key).decode("utf-8-sig")
+                rows += [
+                    r
+                    for r in inv.invoices_csv_rows(text, landing.url(key))
+                    if r.billing_period == period
+                ]
+    return rows, keys
+
+
+def merge_sources(rows: list[inv.InvoiceRow]) -> list[inv.InvoiceRow]:
+    """One row per invoice: the most authoritative input wins; disagreeing amounts fail."""
+    chosen: dict[tuple, inv.InvoiceRow] = {}
+    for row in sorted(rows, key=lambda r: SOURCE_PRIORITY[r.source]):
+        key = (row.ProviderName, row.BillingAccountId, row.InvoiceId, row.BillingCurrency)
+        kept = chosen.get(key)
+        if kept is None:
+            chosen[key] = row
+        elif (kept.pre_tax_amount, kept.tax_amount) != (row.pre_tax_amount, row.tax_amount):
+            raise inv.InvoiceInputError(
+                f"invoice {row.InvoiceId} of {row.ProviderName} account {row.BillingAccountId}: "
+                f"{kept.source} ({kept.x_SourceFile}) says {kept.pre_tax_amount} + tax "
+                f"{kept.tax_amount} {row.BillingCurrency}, {row.source} ({row.x_SourceFile}) says "
+                f"{row.pre_tax_amount} + tax {row.tax_amount}; correct the hand-kept copy."
+            )
+    return sorted(chosen.values(), key=lambda r: (r.ProviderName, r.BillingAccountId, r.InvoiceId))
+
+
+def _lines_frame(lines: list[rec.Line]) -> pd.DataFrame:
+    return pd.DataFrame([line.__dict__ for line in lines])
+
+
+RECONCILIATION_SCHEMA = pa.schema(
+    [
+        ("ProviderName", pa.string()),
+        ("BillingAccountId", pa.string()),
+        ("billing_period", pa.date32()),
+        ("InvoiceId", pa.string()),
+        ("BillingCurrency", pa.string()),
+        ("invoice_status", pa.string()),
+        ("rows", pa.int64()),
+        *[
+            (name, inv.MONEY_TYPE)
+            for name in (
+                "facts_pre_tax",
+                "invoice_pre_tax",
+                "delta",
+                "facts_tax",
+                "invoice_tax",
+                "tax_delta",
+                "tolerance",
+            )
+        ],
+        ("status", pa.string()),
+        ("explained_delta", inv.MONEY_TYPE),
+        ("unexplained_delta", inv.MONEY_TYPE),
+        ("explanation", pa.string()),
+        *[
+            (name, inv.MONEY_TYPE)
+            for name in (
+                "rounding_cost",
+                "late_usage_cost",
+                "other_period_credit_cost",
+                "duplicate_cost",
+            )
+        ],
+        ("invoice_sources", pa.string()),
+    ]
+)
+
+
+def lines_table(lines: list[rec.Line]) -> pa.Table:
+    from decimal import Decimal
+
+    quantum = Decimal("1e-12")
+    columns = {f.name: [] for f in RECONCILIATION_SCHEMA}
+    for line in lines:
+        for name in columns:
+            value = getattr(line, name)
+            columns[name].append(value.quantize(quantum) if isinstance(value, Decimal) else value)
+    return pa.Table.from_pydict(columns, schema=RECONCILIATION_SCHEMA)
+
+
+def status_table(lines: list[rec.Line]) -> str:
+    if not lines:
+        return "(no cost data and no invoices for this billing period)"
+    frame = pd.DataFrame(
+        [
+            {
+                "provider": line.ProviderName,
+                "account": line.BillingAccountId,
+                "invoice": line.InvoiceId,
+                "currency": line.BillingCurrency,
+                "cost data": f"{line.facts_pre_tax:,.2f}",
+                "invoice pre-tax": ""
+                if line.invoice_pre_tax is None
+                else f"{line.invoice_pre_tax:,.2f}",
+                "delta": "" if line.delta is None else f"{line.delta:+,.2f}",
+                "tolerance": f"{line.tolerance:,.2f}",
+                "status": line.status,
+                "explained": line.explanation,
+            }
+            for line in lines
+        ]
+    )
+    return markdown_table(frame)
+
+
+def build(ctx: DefsContext) -> dg.Definitions:
+    monthly = build_monthly_partitions(ctx.settings.start_date)
+
+    @dg.asset(
+        key=INVOICES,
+        group_name="finance",
+        kinds={"duckdb"},
+        partitions_def=monthly,
+        pool=WAREHOUSE_POOL,
+        description=(
+            "Invoice and credit-memo totals per billing period, from the AWS Invoicing API, "
+            "FOCUS Invoice Detail exports and the hand-kept invoices.csv."
+        ),
+    )
+    def invoices(
+        context: dg.AssetExecutionContext,
+        warehouse: Warehouse,
+        landing: LandingZone,
+        rules: RulesResource,
+        aws_invoicing: dg.ResourceParam[object],
+    ) -> dg.MaterializeResult:
+        period = period_of(context)
+        finance = rules.load().finance
+        rows, keys = read_landing_invoices(landing, finance.invoices_prefix, period)
+        if finance.aws_invoicing.accounts:
+            from finops_assets.lib import aws_invoicing as aws
+
+            rows += aws.fetch_aws_invoices(
+                aws_invoicing.client(), finance.aws_invoicing.accounts, period
+            )
+        merged = merge_sources(rows)
+        table = inv.invoice_table(merged)
+        with warehouse.get_connection() as con:
+            replace_period(con, INVOICES_TABLE, table, period)
+            known = {
+                r[0]
+                for r in con.execute(
+                    f"SELECT DISTINCT InvoiceId FROM {INVOICES_TABLE} WHERE invoice_type = 'invoice'"
+                ).fetchall()
+            }
+        orphans = [
+            r.InvoiceId
+            for r in merged
+            if r.invoice_type == "credit_memo" and r.original_invoice_id not in known
+        ]
+        if orphans:
+            context.log.warning(
+                f"credit memo(s) {', '.join(orphans)} correct invoices not in finance.invoices; "
+                "materialize their billing periods or add them to invoices.csv"
+            )
+        frame = table.to_pandas()
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": dg.MetadataValue.int(len(merged)),
+                "files_read": dg.MetadataValue.int(len(keys)),
+                "credit_memos_without_invoice": dg.MetadataValue.int(len(orphans)),
+                "by_source": dg.MetadataValue.json(
+                    {s: int((frame["source"] == s).sum()) for s in inv.INVOICE_SOURCES}
+                    if len(frame)
+                    else {}
+                ),
+                "invoices": dg.MetadataValue.md(
+                    markdown_table(
+                        frame[
+                            [
+                                "ProviderName",
+                                "BillingAccountId",
+                                "InvoiceId",
+                                "invoice_type",
+                                "status",
+                                "BillingCurrency",
+                                "pre_tax_amount",
+                                "tax_amount",
+                                "source",
+                            ]
+                        ].head(50)
+                    )
+                    if len(frame)
+                    else "(no invoices for this billing period yet)"
+                ),
+            }
+        )
+
+    @dg.asset(
+        key=RECONCILIATION,
+        group_name="finance",
+        kinds={"duckdb"},
+        partitions_def=monthly,
+        deps=[INVOICES, dg.AssetKey(["core", "cost_facts"])],
+        pool=WAREHOUSE_POOL,
+        description=(
+            "Per invoice: Σ BilledCost of the cost data before tax against the invoice, with the "
+            "FOCUS rounding tolerance, a status and what explains any gap."
+        ),
+    )
+    def invoice_reconciliation(
+        context: dg.AssetExecutionContext, warehouse: Warehouse
+    ) -> dg.MaterializeResult:
+        period = period_of(context)
+        month = f"{period:%Y-%m}"
+        with warehouse.get_connection() as con:
+            facts = (
+                con.sql(rec.facts_by_invoice_sql(COST_FACTS_TABLE), params=[month])
+                .to_df()
+                .to_dict("records")
+                if _exists(con, COST_FACTS_TABLE)
+                else []
+            )
+            invoice_rows = (
+                con.sql(f"SELECT * FROM {INVOICES_TABLE} WHERE billing_period = ?", params=[period])
+                .to_df()
+                .to_dict("records")
+                if _exists(con, INVOICES_TABLE)
+                else []
+            )
+            lines = rec.reconcile(period, facts, invoice_rows)
+            if any(line.status == "mismatch" for line in lines):
+                duplicates = (
+                    con.sql(
+                        rec.duplicate_cost_sql(COST_FACTS_TABLE, list(FOCUS_COLUMNS)),
+                        params=[month],
+                    )
+                    .to_df()
+                    .to_dict("records")
+                )
+                lines = rec.reconcile(period, facts, invoice_rows, duplicates)
+            replace_period(con, RECONCILIATION_TABLE, lines_table(lines), period)
+        counts = {s: sum(1 for line in lines if line.status == s) for s in rec.STATUSES}
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": dg.MetadataValue.int(len(lines)),
+                **{s.replace(" ", "_"): dg.MetadataValue.int(n) for s, n in counts.items()},
+                "reconciliation": dg.MetadataValue.md(status_table(lines)),
+            }
+        )
+
+    @dg.asset_check(
+        asset=RECONCILIATION,
+        name="issued_invoices_match",
+        blocking=True,
+        partitions_def=monthly,
+        pool=WAREHOUSE_POOL,
+        description=(
+            "Every issued invoice equals the cost data billed on it before tax, within FOCUS's "
+            "rounding tolerance (open invoices and tax are reported, not failed)."
+        ),
+    )
+    def issued_invoices_match(
+        context: dg.AssetCheckExecutionContext, warehouse: Warehouse
+    ) -> dg.AssetCheckResult:
+        period = period_of(context)
+        frame = warehouse.query(
+            f"SELECT * FROM {RECONCILIATION_TABLE} WHERE billing_period = ? AND status = "
+            "'mismatch' AND invoice_status LIKE '%issued%' ORDER BY abs(delta) DESC",
+            [period],
+        ).to_pandas()
+        lines = [rec.Line(**r) for r in frame.to_dict("records")]
+        return dg.AssetCheckResult(
+            passed=not lines,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description=None
+            if not lines
+            else f"{len(lines)} issued invoice(s) outside tolerance: "
+            + " | ".join(rec.describe_failure(line) for line in lines[:5]),
+            metadata={
+                "mismatches": dg.MetadataValue.int(len(lines)),
+                "details": dg.MetadataValue.md(status_table(lines) if lines else "(none)"),
+            },
+        )
+
+    return definitions_of(invoices, invoice_reconciliation, issued_invoices_match)
+
+
+def _exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    schema, name = table.split(".")
+    return bool(
+        con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND "
+            "table_name = ?",
+            [schema, name],
+        ).fetchall()[0][0]
+    )
