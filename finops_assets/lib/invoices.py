@@ -85,6 +85,14 @@ class InvoiceRow:
     x_SourceFile: str
 
 
+def records(con, sql: str, params: list | None = None) -> list[dict]:
+    """Rows of ``sql`` as dicts with DuckDB's own values (DECIMAL stays ``Decimal``; a pandas
+    round trip would turn money into floats)."""
+    cursor = con.execute(sql, params or [])
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
 def invoice_table(rows: Iterable[InvoiceRow]) -> pa.Table:
     """Rows as an Arrow table of ``INVOICE_SCHEMA`` (money quantized to 12 decimals)."""
     rows = list(rows)

@@ -108,13 +108,13 @@ def read_landing_invoices(
                     f"WHERE strftime(BillingPeriodStart::TIMESTAMP, '%Y-%m') = '{period:%Y-%m}')"
                 )
                 try:
-                    records = con.sql(inv.invoice_detail_sql(relation)).to_df()
+                    records = inv.records(con, inv.invoice_detail_sql(relation))
                 except duckdb.Error as error:
                     raise inv.InvoiceInputError(
                         f"{landing.url(key)}: cannot read the Invoice Detail lines ({error}); "
                         "BilledCost must be a number and BillingPeriodStart a date/time."
                     ) from error
-                rows += inv.invoice_detail_rows(records.to_dict("records"), landing.url(key))
+                rows += inv.invoice_detail_rows(records, landing.url(key))
             else:
                 text = landing.read_bytes(key).decode("utf-8-sig")
                 rows += [
@@ -325,28 +325,21 @@ def build(ctx: DefsContext) -> dg.Definitions:
         month = f"{period:%Y-%m}"
         with warehouse.get_connection() as con:
             facts = (
-                con.sql(rec.facts_by_invoice_sql(COST_FACTS_TABLE), params=[month])
-                .to_df()
-                .to_dict("records")
+                inv.records(con, rec.facts_by_invoice_sql(COST_FACTS_TABLE), [month])
                 if _exists(con, COST_FACTS_TABLE)
                 else []
             )
             invoice_rows = (
-                con.sql(f"SELECT * FROM {INVOICES_TABLE} WHERE billing_period = ?", params=[period])
-                .to_df()
-                .to_dict("records")
+                inv.records(
+                    con, f"SELECT * FROM {INVOICES_TABLE} WHERE billing_period = ?", [period]
+                )
                 if _exists(con, INVOICES_TABLE)
                 else []
             )
             lines = rec.reconcile(period, facts, invoice_rows)
             if any(line.status == "mismatch" for line in lines):
-                duplicates = (
-                    con.sql(
-                        rec.duplicate_cost_sql(COST_FACTS_TABLE, list(FOCUS_COLUMNS)),
-                        params=[month],
-                    )
-                    .to_df()
-                    .to_dict("records")
+                duplicates = inv.records(
+                    con, rec.duplicate_cost_sql(COST_FACTS_TABLE, list(FOCUS_COLUMNS)), [month]
                 )
                 lines = rec.reconcile(period, facts, invoice_rows, duplicates)
             replace_period(con, RECONCILIATION_TABLE, lines_table(lines), period)
@@ -374,12 +367,16 @@ def build(ctx: DefsContext) -> dg.Definitions:
         context: dg.AssetCheckExecutionContext, warehouse: Warehouse
     ) -> dg.AssetCheckResult:
         period = period_of(context)
-        frame = warehouse.query(
-            f"SELECT * FROM {RECONCILIATION_TABLE} WHERE billing_period = ? AND status = "
-            "'mismatch' AND invoice_status LIKE '%issued%' ORDER BY abs(delta) DESC",
-            [period],
-        ).to_pandas()
-        lines = [rec.Line(**r) for r in frame.to_dict("records")]
+        with warehouse.get_connection() as con:
+            lines = [
+                rec.Line(**r)
+                for r in inv.records(
+                    con,
+                    f"SELECT * FROM {RECONCILIATION_TABLE} WHERE billing_period = ? AND status = "
+                    "'mismatch' AND invoice_status LIKE '%issued%' ORDER BY abs(delta) DESC",
+                    [period],
+                )
+            ]
         return dg.AssetCheckResult(
             passed=not lines,
             severity=dg.AssetCheckSeverity.ERROR,
