@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
 from finops_assets.sources import LANDING_ROOTS
 
@@ -79,6 +80,17 @@ class Settings:
     # (root, url) pairs from FINOPS_LANDING_URL_<ROOT>: these roots are read from their own
     # landing zone instead of landing_url.
     landing_routes: tuple[tuple[str, str], ...] = ()
+    # Closed months (closed/<period>/v<n>/) and monthly reports: FINOPS_CLOSED_DIR, else beside
+    # the warehouse file (data/closed, data/reports).
+    closed_dir: str | None = None
+
+    @property
+    def closed_path(self) -> Path:
+        return Path(self.closed_dir) if self.closed_dir else Path(self.warehouse).parent / "closed"
+
+    @property
+    def reports_path(self) -> Path:
+        return self.closed_path.parent / "reports"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -88,6 +100,7 @@ class Settings:
             warehouse=env.get("FINOPS_WAREHOUSE") or DEFAULT_WAREHOUSE,
             start_date=env.get("FINOPS_START_DATE") or DEFAULT_START_DATE,
             config_path=env.get("FINOPS_CONFIG") or None,
+            closed_dir=env.get("FINOPS_CLOSED_DIR") or None,
             landing_routes=tuple(
                 (root, env[var]) for root, var in LANDING_ROUTE_ENV_VARS.items() if env.get(var)
             ),

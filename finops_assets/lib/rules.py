@@ -457,6 +457,12 @@ class FinanceRules(_Strict):
     # Chargeback and journal basis.
     basis: Literal["EffectiveCost", "BilledCost"] = "EffectiveCost"
     gl_accounts: tuple[GlAccountRule, ...] = ()
+    # The journal the ERP imports: offset (accrued cost) account, and the ERP's column names for
+    # the canonical columns it wants, in its order (empty: every canonical column, as named).
+    journal_offset_account: str = "2100"
+    journal_columns: dict[str, str] = Field(default_factory=dict)
+    journal_date_format: str = "%Y-%m-%d"
+    erp_layout: str = "generic"
 
 
 class Rules(_Strict):

@@ -20,7 +20,10 @@ import pyarrow as pa
 from finops_assets.contracts.checks import WAREHOUSE_POOL, markdown_table
 from finops_assets.defs.context import DefsContext, definitions_of
 from finops_assets.lib import invoices as inv
+from finops_assets.lib import month_close as mc
 from finops_assets.lib import reconciliation as rec
+from finops_assets.lib.chargeback import ChargebackQuery, conservation_problems
+from finops_assets.lib.completeness import Completeness, SourceDays, loaded_days_sql
 from finops_assets.lib.focus import FOCUS_COLUMNS
 from finops_assets.resources.landing import LandingZone
 from finops_assets.resources.rules import RulesResource
@@ -28,6 +31,11 @@ from finops_assets.resources.warehouse import Warehouse
 
 INVOICES = dg.AssetKey(["finance", "invoices"])
 RECONCILIATION = dg.AssetKey(["finance", "invoice_reconciliation"])
+CHARGEBACK = dg.AssetKey(["finance", "chargeback"])
+MONTH_CLOSE = dg.AssetKey(["finance", "month_close"])
+CHARGEBACK_TABLE = "finance.chargeback"
+ALLOCATED_TABLE = "core.allocated_costs"
+CLOSE_JOB = "close_month"
 INVOICES_TABLE = "finance.invoices"
 RECONCILIATION_TABLE = "finance.invoice_reconciliation"
 COST_FACTS_TABLE = "core.cost_facts"
@@ -390,7 +398,198 @@ def build(ctx: DefsContext) -> dg.Definitions:
             },
         )
 
-    return definitions_of(invoices, invoice_reconciliation, issued_invoices_match)
+    def chargeback_query() -> ChargebackQuery:
+        finance = ctx.rules.finance
+        return ChargebackQuery(ALLOCATED_TABLE, finance.basis, tuple(finance.gl_accounts))
+
+    def chargeback_rows(con: duckdb.DuckDBPyConnection, period: str) -> list[dict]:
+        query = chargeback_query()
+        return inv.records(con, query.sql(), query.params(period))
+
+    @dg.asset(
+        key=CHARGEBACK,
+        group_name="finance",
+        kinds={"duckdb"},
+        partitions_def=monthly,
+        deps=[dg.AssetKey(["core", "allocated_costs"])],
+        pool=WAREHOUSE_POOL,
+        description=(
+            "What each cost center, team and GL account is charged per month, split into direct, "
+            "shared, commitment and credit parts, each line naming the allocation rules behind it."
+        ),
+    )
+    def chargeback(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+        period = period_of(context)
+        month = f"{period:%Y-%m}"
+        query = chargeback_query()
+        with warehouse.get_connection() as con:
+            if not _exists(con, ALLOCATED_TABLE):
+                raise dg.Failure(
+                    "core.allocated_costs is empty: materialize the daily assets first"
+                )
+            table = con.sql(
+                f"SELECT * REPLACE (CAST(billing_period || '-01' AS DATE) AS billing_period) "
+                f"FROM ({query.sql()})",
+                params=query.params(month),
+            ).to_arrow_table()
+            source = {
+                r["BillingCurrency"]: r["amount"]
+                for r in inv.records(con, query.conservation_sql(), query.params(month))
+            }
+            charged: dict[str, object] = {}
+            for r in table.select(["BillingCurrency", "amount"]).to_pylist():
+                charged[r["BillingCurrency"]] = charged.get(r["BillingCurrency"], 0) + r["amount"]
+            problems = conservation_problems(charged, source)
+            if problems:
+                raise dg.Failure(
+                    f"finance/chargeback {month} does not conserve money: " + "; ".join(problems)
+                )
+            replace_period(con, CHARGEBACK_TABLE, table, period)
+        frame = table.to_pandas()
+        totals = {str(k): f"{v:,.2f}" for k, v in sorted(charged.items())}
+        unmapped = int((frame["gl_account"] == "__unmapped__").sum()) if len(frame) else 0
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": dg.MetadataValue.int(len(frame)),
+                "basis": dg.MetadataValue.text(query.basis),
+                "totals": dg.MetadataValue.json(totals),
+                "unmapped_gl_lines": dg.MetadataValue.int(unmapped),
+                "lines": dg.MetadataValue.md(
+                    markdown_table(frame.head(30)) if len(frame) else "(no cost this month)"
+                ),
+            }
+        )
+
+    class MonthCloseConfig(dg.Config):
+        new_version: bool = False
+
+    @dg.asset(
+        key=MONTH_CLOSE,
+        group_name="finance",
+        kinds={"duckdb"},
+        partitions_def=monthly,
+        deps=[CHARGEBACK, RECONCILIATION],
+        pool=WAREHOUSE_POOL,
+        description=(
+            "Closes the month: an immutable, versioned journal snapshot (closed/<period>/v<n>/), "
+            "refused while the month is incomplete or an issued invoice does not reconcile."
+        ),
+    )
+    def month_close(
+        context: dg.AssetExecutionContext, config: MonthCloseConfig, warehouse: Warehouse
+    ) -> dg.MaterializeResult:
+        period = period_of(context)
+        month = f"{period:%Y-%m}"
+        root = ctx.settings.closed_path.absolute()
+        finance = ctx.rules.finance
+        with warehouse.get_connection() as con:
+            refusal = close_refusal(con, month, ctx.rules.completeness)
+            if refusal:
+                raise dg.Failure(f"close-month {month} refused: {refusal}")
+            statuses = {
+                status: n
+                for status, n in con.execute(
+                    f"SELECT status, count(*) FROM {RECONCILIATION_TABLE} "
+                    "WHERE billing_period = ? GROUP BY 1 ORDER BY 1",
+                    [period],
+                ).fetchall()
+            }
+            amounts = mc.rounded_amounts(chargeback_rows(con, month))
+            adjustments = mc.pending_adjustments(
+                root, month, lambda closed: mc.rounded_amounts(chargeback_rows(con, closed))
+            )
+        layout = mc.JournalLayout(
+            columns=finance.journal_columns or {c: c for c in mc.JOURNAL_COLUMNS},
+            date_format=finance.journal_date_format,
+            offset_account=finance.journal_offset_account,
+            name=finance.erp_layout,
+        )
+        try:
+            closed = mc.close_month(
+                root,
+                month,
+                amounts,
+                adjustments,
+                layout,
+                {"basis": finance.basis, "reconciliation": statuses},
+                new_version=config.new_version,
+            )
+        except mc.CloseRefused as error:
+            raise dg.Failure(f"close-month {month} refused: {error}") from error
+        context.log.info(
+            f"{month} {'closed as' if closed.changed else 'unchanged, kept'} v{closed.version} "
+            f"in {closed.folder}"
+        )
+        return dg.MaterializeResult(
+            metadata={
+                "version": dg.MetadataValue.int(closed.version),
+                "changed": dg.MetadataValue.bool(closed.changed),
+                "folder": dg.MetadataValue.path(str(closed.folder)),
+                "journal_lines": dg.MetadataValue.int(closed.rows),
+                "adjustment_lines": dg.MetadataValue.int(closed.adjustments),
+                "journal_sha256": dg.MetadataValue.text(closed.sha256["journal.csv"]),
+                "parquet_sha256": dg.MetadataValue.text(closed.sha256["journal.parquet"]),
+            }
+        )
+
+    close_job = dg.define_asset_job(
+        CLOSE_JOB,
+        selection=[INVOICES, RECONCILIATION, CHARGEBACK, MONTH_CLOSE],
+        partitions_def=monthly,
+        description="Close a billing month: invoices, reconciliation, chargeback, journal.",
+    )
+    return dg.Definitions.merge(
+        definitions_of(
+            invoices, invoice_reconciliation, issued_invoices_match, chargeback, month_close
+        ),
+        dg.Definitions(jobs=[close_job]),
+    )
+
+
+def close_refusal(con: duckdb.DuckDBPyConnection, month: str, completeness_rules) -> str | None:
+    """Why ``month`` cannot be closed yet, or None: every source that delivers it must be
+    complete on every day of it, and no issued invoice may be outside tolerance."""
+    first, last = mc.period_days(month)
+    if not _exists(con, COST_FACTS_TABLE):
+        return "no cost data is loaded; materialize the daily assets first"
+    sources = [
+        SourceDays(r["source"], r["first_day"], r["newest_day"])
+        for r in inv.records(con, loaded_days_sql(COST_FACTS_TABLE))
+    ]
+    completeness = Completeness.build(first, last, sources, completeness_rules)
+    delivering = [s.source for s in sources if s.first_day <= last]
+    if not delivering:
+        return f"no cost data for {month}"
+    complete = completeness.for_sources(delivering)
+    if not complete.all():
+        day = completeness.days[int((~complete).argmax())]
+        waiting = ", ".join(completeness.waiting_on(delivering, day))
+        return (
+            f"{month} is not complete: {day} still waits on {waiting} "
+            f"({completeness.summary(delivering)}). Close it once every source has delivered "
+            "the month."
+        )
+    if (
+        not _exists(con, RECONCILIATION_TABLE)
+        or not con.execute(
+            f"SELECT count(*) FROM {RECONCILIATION_TABLE} WHERE billing_period = ?", [first]
+        ).fetchall()[0][0]
+    ):
+        return "finance/invoice_reconciliation has not run for it: materialize it first"
+    failing = [
+        rec.Line(**r)
+        for r in inv.records(
+            con,
+            f"SELECT * FROM {RECONCILIATION_TABLE} WHERE billing_period = ? AND status = "
+            "'mismatch' AND invoice_status LIKE '%issued%'",
+            [first],
+        )
+    ]
+    if failing:
+        return "issued invoice(s) outside tolerance: " + " | ".join(
+            rec.describe_failure(line) for line in failing[:5]
+        )
+    return None
 
 
 def _exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:

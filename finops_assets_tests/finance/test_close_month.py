@@ -1,0 +1,134 @@
+"""Closing months through the close_month job on two generated months of FOCUS exports: the
+journal ties to the warehouse, re-closing is byte-identical, a later change to a closed month is
+posted as adjustments in the next one and the closed files never change."""
+
+import hashlib
+import json
+from datetime import date
+from decimal import Decimal
+
+import duckdb
+import pytest
+
+from finops_assets.definitions import build_defs
+from finops_assets.samples.focus import generate_sample_exports
+from finops_assets.settings import Settings
+from finops_assets_tests.conftest import failure_messages, load_once
+
+
+def deliver_two_months(landing):
+    # January and February, plus 1 March so February's last day is settled (settle_days 1).
+    generate_sample_exports(landing, date(2025, 1, 1), 60, 60, 5)
+
+
+@pytest.fixture(scope="module")
+def two_months_once(tmp_path_factory):
+    return load_once(
+        tmp_path_factory.mktemp("two_months"), deliver_two_months, "2025-01-01", "2025-03-01"
+    )
+
+
+@pytest.fixture
+def two_months(pipeline, two_months_once):
+    return pipeline.restore(two_months_once)
+
+
+def close(pipeline, period, new_version=False):
+    settings = Settings(
+        landing_url=str(pipeline.landing),
+        warehouse=pipeline.warehouse,
+        start_date="2023-01-01",
+        closed_dir=str(pipeline.landing.parent / "closed"),
+    )
+    job = build_defs(settings).resolve_job_def("close_month")
+    return job.execute_in_process(
+        instance=pipeline.instance,
+        partition_key=f"{period}-01",
+        run_config={"ops": {"finance__month_close": {"config": {"new_version": new_version}}}},
+        raise_on_error=False,
+    )
+
+
+def files(pipeline, period, version=1):
+    folder = pipeline.landing.parent / "closed" / period / f"v{version}"
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
+def control(pipeline, period, version=1):
+    path = pipeline.landing.parent / "closed" / period / f"v{version}" / "control.json"
+    return json.loads(path.read_text())
+
+
+def warehouse_month(pipeline, month):
+    """Σ EffectiveCost of the charge month per currency, rounded to the cent: the journal's net."""
+    return {
+        currency: f"{amount:.2f}"
+        for currency, amount in pipeline.query(
+            "SELECT BillingCurrency, round(sum(EffectiveCost), 2) FROM core.allocated_costs "
+            "WHERE strftime(charge_date, '%Y-%m') = ? GROUP BY 1 ORDER BY 1",
+            [month],
+        )
+    }
+
+
+def test_close_ties_to_the_warehouse_and_recloses_byte_identical(two_months):
+    result = close(two_months, "2025-01")
+    assert result.success, failure_messages(result)
+    journal = control(two_months, "2025-01")
+    # Every charge line is a debit (or a credit, for negative cost) and the offset lines balance
+    # them: per currency, debit − credit of the charge lines = the warehouse's month.
+    lines = two_months.query(
+        f"SELECT currency, sum(debit) - sum(credit) FROM "
+        f"'{two_months.landing.parent}/closed/2025-01/v1/journal.parquet' "
+        "WHERE line_type = 'charge' GROUP BY 1 ORDER BY 1"
+    )
+    assert {c: f"{v:.2f}" for c, v in lines} == warehouse_month(two_months, "2025-01")
+    assert all(t["debit"] == t["credit"] for t in journal["totals"].values())
+    assert journal["sha256"]["journal.csv"] == files(two_months, "2025-01")["journal.csv"]
+    before = files(two_months, "2025-01")
+
+    again = close(two_months, "2025-01")
+    assert again.success, failure_messages(again)
+    assert files(two_months, "2025-01") == before
+    [event] = again.get_asset_materialization_events()[-1:]
+    assert event.materialization.metadata["changed"].value is False
+
+
+def test_a_change_after_close_is_posted_as_adjustments_in_the_next_month(two_months):
+    assert close(two_months, "2025-01").success
+    january = files(two_months, "2025-01")
+    # A restated charge of January: one row of cost 12.34 more (a late credit reversed, say).
+    with duckdb.connect(two_months.warehouse) as con:
+        con.execute(
+            "UPDATE core.allocated_costs SET EffectiveCost = EffectiveCost + 12.34 WHERE rowid = "
+            "(SELECT min(rowid) FROM core.allocated_costs WHERE charge_date = DATE '2025-01-15' "
+            "AND BillingCurrency = 'USD')"
+        ).fetchall()
+    refused = close(two_months, "2025-01")
+    assert not refused.success
+    assert "2025-01 is closed as v1" in failure_messages(refused)
+
+    result = close(two_months, "2025-02")
+    assert result.success, failure_messages(result)
+    adjustments = two_months.query(
+        f"SELECT reference, currency, sum(debit) - sum(credit) FROM "
+        f"'{two_months.landing.parent}/closed/2025-02/v1/journal.parquet' "
+        "WHERE line_type = 'adjustment' GROUP BY ALL"
+    )
+    assert adjustments == [("closed/2025-01/v1", "USD", Decimal("12.3400"))]
+    assert files(two_months, "2025-01") == january
+
+    # Closing January again as a new version keeps v1 as it was.
+    v2 = close(two_months, "2025-01", new_version=True)
+    assert v2.success, failure_messages(v2)
+    assert files(two_months, "2025-01") == january
+    assert control(two_months, "2025-01", 2)["version"] == 2
+
+
+def test_an_incomplete_month_is_refused(two_months):
+    # March has one delivered day: not complete.
+    result = close(two_months, "2025-03")
+    assert not result.success
+    assert "close-month 2025-03 refused: 2025-03 is not complete: 2025-03-01 still waits on" in (
+        failure_messages(result)
+    )
