@@ -141,7 +141,42 @@ def build_parser() -> argparse.ArgumentParser:
         help="the warehouse file (default: FINOPS_WAREHOUSE, else data/warehouse.duckdb)",
     )
     feedback.set_defaults(handler=_anomaly_feedback)
+
+    close = commands.add_parser(
+        "close-month",
+        help="close a billing month: reconcile invoices, write the journal snapshot",
+        description=(
+            "Runs the close_month job for PERIOD (finance/invoices, invoice_reconciliation, "
+            "chargeback, month_close) on the Dagster instance of DAGSTER_HOME. Refused while the "
+            "month is incomplete or an issued invoice does not reconcile. Writes "
+            "closed/PERIOD/v<n>/ (journal.csv, journal.parquet, control.json); closing an "
+            "unchanged month again changes nothing."
+        ),
+    )
+    close.add_argument("period", type=_billing_month, help="the billing month, YYYY-MM")
+    close.add_argument(
+        "--new-version",
+        action="store_true",
+        help="close an already closed month again as v<n+1> (the earlier version stays)",
+    )
+    close.set_defaults(handler=_close_month)
     return parser
+
+
+def _billing_month(text: str) -> str:
+    try:
+        return date.fromisoformat(f"{text}-01").strftime("%Y-%m")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a billing month (YYYY-MM)") from None
+
+
+def _close_month(args: argparse.Namespace) -> int:
+    from finops_assets.defs.finance.assets import run_close_month
+
+    ok, lines = run_close_month(args.period, new_version=args.new_version)
+    for line in lines:
+        print(line, file=sys.stdout if ok else sys.stderr)
+    return 0 if ok else 1
 
 
 def _anomaly_feedback(args: argparse.Namespace) -> int:

@@ -132,3 +132,23 @@ def test_an_incomplete_month_is_refused(two_months):
     assert "close-month 2025-03 refused: 2025-03 is not complete: 2025-03-01 still waits on" in (
         failure_messages(result)
     )
+
+
+def test_the_cli_closes_and_refuses_with_reasons(two_months, monkeypatch, capsys):
+    from finops_assets.cli import main
+
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.setenv("FINOPS_LANDING_URL", str(two_months.landing))
+    monkeypatch.setenv("FINOPS_WAREHOUSE", two_months.warehouse)
+    monkeypatch.setenv("FINOPS_START_DATE", "2023-01-01")
+    monkeypatch.setenv("FINOPS_CLOSED_DIR", str(two_months.landing.parent / "closed"))
+    assert main(["close-month", "2025-01"]) == 0
+    sha = files(two_months, "2025-01")["journal.csv"]
+    assert f"2025-01 closed as v1: {two_months.landing.parent}/closed/2025-01/v1" in (
+        capsys.readouterr().out
+    )
+    assert main(["close-month", "2025-01"]) == 0
+    assert "2025-01 unchanged, kept v1" in capsys.readouterr().out
+    assert files(two_months, "2025-01")["journal.csv"] == sha
+    assert main(["close-month", "2025-03"]) == 1
+    assert "2025-03 is not complete" in capsys.readouterr().err

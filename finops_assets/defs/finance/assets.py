@@ -601,3 +601,53 @@ def _exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
             [schema, name],
         ).fetchall()[0][0]
     )
+
+
+def run_close_month(period: str, *, new_version: bool = False) -> tuple[bool, list[str]]:
+    """``finops-assets close-month``: the close_month job in this process, on the instance of
+    DAGSTER_HOME (an ephemeral one without it), with the definitions of the environment.
+    Returns whether the month is closed and the lines to print."""
+    import os
+
+    from finops_assets.definitions import build_defs
+
+    job = build_defs().resolve_job_def(CLOSE_JOB)
+    instance = (
+        dg.DagsterInstance.get()
+        if os.environ.get("DAGSTER_HOME")
+        else dg.DagsterInstance.ephemeral()
+    )
+    with instance:
+        result = job.execute_in_process(
+            instance=instance,
+            partition_key=f"{period}-01",
+            run_config={"ops": {"finance__month_close": {"config": {"new_version": new_version}}}},
+            raise_on_error=False,
+        )
+    if not result.success:
+        checks = [
+            e.description
+            for e in result.get_asset_check_evaluations()
+            if not e.passed and e.description
+        ]
+        reasons = [
+            e.event_specific_data.error.message.strip()
+            for e in result.all_events
+            if e.event_type_value == "STEP_FAILURE"
+        ]
+        return False, [
+            f"close-month {period} refused (run {result.run_id}):",
+            *[f"  {r}" for r in checks + reasons],
+        ]
+    [event] = [
+        e
+        for e in result.get_asset_materialization_events()
+        if e.materialization.asset_key == MONTH_CLOSE
+    ]
+    meta = {k: v.value for k, v in event.materialization.metadata.items()}
+    state = "closed as" if meta["changed"] else "unchanged, kept"
+    return True, [
+        f"{period} {state} v{meta['version']}: {meta['folder']} ({meta['journal_lines']} journal "
+        f"lines, {meta['adjustment_lines']} adjustments; journal.csv sha256 "
+        f"{meta['journal_sha256']})"
+    ]
