@@ -90,7 +90,11 @@ def test_close_ties_to_the_warehouse_and_recloses_byte_identical(two_months):
     again = close(two_months, "2025-01")
     assert again.success, failure_messages(again)
     assert files(two_months, "2025-01") == before
-    [event] = again.get_asset_materialization_events()[-1:]
+    [event] = [
+        e
+        for e in again.get_asset_materialization_events()
+        if e.materialization.asset_key.path == ["finance", "month_close"]
+    ]
     assert event.materialization.metadata["changed"].value is False
 
 
@@ -152,3 +156,56 @@ def test_the_cli_closes_and_refuses_with_reasons(two_months, monkeypatch, capsys
     assert files(two_months, "2025-01")["journal.csv"] == sha
     assert main(["close-month", "2025-03"]) == 1
     assert "2025-03 is not complete" in capsys.readouterr().err
+
+
+def test_the_report_shows_the_warehouse_figures_in_chromium(two_months, tmp_path):
+    import os
+    import shutil
+
+    from finops_assets.lib.report_html import report_figures_index
+
+    result = close(two_months, "2025-01")
+    assert result.success, failure_messages(result)
+    page = (two_months.landing.parent / "reports" / "2025-01.html").read_text()
+    index = report_figures_index(page)
+    assert "closed v1" in page
+    # Every department total and the month's total per currency equal core.allocated_costs.
+    for department, currency, cost in two_months.query(
+        "SELECT department, BillingCurrency, sum(EffectiveCost) FROM core.allocated_costs "
+        "WHERE charge_date BETWEEN '2025-01-01' AND '2025-01-31' GROUP BY ALL"
+    ):
+        assert Decimal(index[f"spend|{department}|{currency}|cost"]) == cost
+    for currency, total in two_months.query(
+        "SELECT BillingCurrency, sum(EffectiveCost) FROM core.allocated_costs "
+        "WHERE charge_date BETWEEN '2025-01-01' AND '2025-01-31' GROUP BY ALL"
+    ):
+        assert Decimal(index[f"summary|{currency}|total"]) == total
+    for provider, account, invoice, currency, facts in two_months.query(
+        "SELECT ProviderName, BillingAccountId, InvoiceId, BillingCurrency, facts_pre_tax "
+        "FROM finance.invoice_reconciliation WHERE billing_period = '2025-01-01'"
+    ):
+        key = "/".join(
+            p.replace("%", "%25").replace("/", "%2F").replace("|", "%7C")
+            for p in (provider, account, invoice or "(none)")
+        )
+        assert Decimal(index[f"invoices|{key}|{currency}|facts_pre_tax"]) == facts
+
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    if not os.path.exists(chromium):
+        pytest.skip("no Chromium here")
+    from playwright.sync_api import sync_playwright
+
+    shot = tmp_path / "report-2025-01.png"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        view = browser.new_page(viewport={"width": 1100, "height": 900})
+        view.goto((two_months.landing.parent / "reports" / "2025-01.html").as_uri())
+        shown = view.eval_on_selector_all(
+            "[data-figure]", "els => els.filter(e => e.getBoundingClientRect().width > 0).length"
+        )
+        view.screenshot(path=str(shot), full_page=True)
+        browser.close()
+    assert shown == page.count("data-figure=")
+    assert shot.stat().st_size > 20_000
+    if os.environ.get("FINOPS_SCREENSHOT_DIR"):
+        shutil.copy(shot, os.environ["FINOPS_SCREENSHOT_DIR"])

@@ -11,6 +11,7 @@ its blocking check ``issued_invoices_match`` fails on an issued invoice outside 
 """
 
 from datetime import date
+from decimal import Decimal
 
 import dagster as dg
 import duckdb
@@ -25,6 +26,8 @@ from finops_assets.lib import reconciliation as rec
 from finops_assets.lib.chargeback import ChargebackQuery, conservation_problems
 from finops_assets.lib.completeness import Completeness, SourceDays, loaded_days_sql
 from finops_assets.lib.focus import FOCUS_COLUMNS
+from finops_assets.lib.report_figures import collect_figures
+from finops_assets.lib.report_html import render_report, report_figures_index
 from finops_assets.resources.landing import LandingZone
 from finops_assets.resources.rules import RulesResource
 from finops_assets.resources.warehouse import Warehouse
@@ -33,6 +36,7 @@ INVOICES = dg.AssetKey(["finance", "invoices"])
 RECONCILIATION = dg.AssetKey(["finance", "invoice_reconciliation"])
 CHARGEBACK = dg.AssetKey(["finance", "chargeback"])
 MONTH_CLOSE = dg.AssetKey(["finance", "month_close"])
+MONTHLY_REPORT = dg.AssetKey(["finance", "monthly_report"])
 CHARGEBACK_TABLE = "finance.chargeback"
 ALLOCATED_TABLE = "core.allocated_costs"
 CLOSE_JOB = "close_month"
@@ -195,8 +199,6 @@ RECONCILIATION_SCHEMA = pa.schema(
 
 
 def lines_table(lines: list[rec.Line]) -> pa.Table:
-    from decimal import Decimal
-
     quantum = Decimal("1e-12")
     columns = {f.name: [] for f in RECONCILIATION_SCHEMA}
     for line in lines:
@@ -532,15 +534,90 @@ def build(ctx: DefsContext) -> dg.Definitions:
             }
         )
 
+    @dg.asset(
+        key=MONTHLY_REPORT,
+        group_name="finance",
+        kinds={"html"},
+        partitions_def=monthly,
+        deps=[CHARGEBACK, RECONCILIATION, MONTH_CLOSE],
+        pool=WAREHOUSE_POOL,
+        description=(
+            "The month for finance in one self-contained HTML page: spend by department and "
+            "team, top services, untagged share, commitments, anomalies, budgets, invoices."
+        ),
+    )
+    def monthly_report(
+        context: dg.AssetExecutionContext, warehouse: Warehouse
+    ) -> dg.MaterializeResult:
+        period = f"{period_of(context):%Y-%m}"
+        root = ctx.settings.closed_path.absolute()
+        closed = mc.versions(root, period)
+        state = (
+            f"closed v{closed[-1]} ({root / period / f'v{closed[-1]}'})"
+            if closed
+            else "open: figures may still change"
+        )
+        basis = ctx.rules.finance.basis
+        with warehouse.get_connection() as con:
+            figures = collect_figures(
+                lambda sql, params: inv.records(con, sql, params),
+                lambda table: _exists(con, table),
+                period,
+                basis,
+                state,
+                footer=f"finops_assets · warehouse {warehouse.database} · basis {basis}",
+            )
+            expected = (
+                {
+                    c: a
+                    for c, a in con.execute(
+                        f"SELECT BillingCurrency, sum({basis}) FROM {ALLOCATED_TABLE} "
+                        "WHERE strftime(charge_date, '%Y-%m') = ? GROUP BY 1",
+                        [period],
+                    ).fetchall()
+                }
+                if _exists(con, ALLOCATED_TABLE)
+                else {}
+            )
+        page = render_report(figures)
+        index = report_figures_index(page)
+        wrong = {
+            c: (index.get(f"summary|{c}|total"), str(a))
+            for c, a in expected.items()
+            if Decimal(index.get(f"summary|{c}|total", "NaN")) != a
+        }
+        if wrong:
+            raise dg.Failure(f"the report's totals differ from core.allocated_costs: {wrong}")
+        folder = ctx.settings.reports_path.absolute()
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{period}.html"
+        staging = path.with_suffix(".html.partial")
+        staging.write_text(page, encoding="utf-8")
+        staging.replace(path)
+        return dg.MaterializeResult(
+            metadata={
+                "report": dg.MetadataValue.path(str(path)),
+                "open_in_browser": dg.MetadataValue.url(path.as_uri()),
+                "figures": dg.MetadataValue.int(len(index)),
+                "state": dg.MetadataValue.text(state),
+                "totals": dg.MetadataValue.json({c: f"{a:,.2f}" for c, a in expected.items()}),
+            }
+        )
+
     close_job = dg.define_asset_job(
         CLOSE_JOB,
-        selection=[INVOICES, RECONCILIATION, CHARGEBACK, MONTH_CLOSE],
+        selection=[INVOICES, RECONCILIATION, CHARGEBACK, MONTH_CLOSE, MONTHLY_REPORT],
         partitions_def=monthly,
         description="Close a billing month: invoices, reconciliation, chargeback, journal.",
     )
     return dg.Definitions.merge(
         definitions_of(
-            invoices, invoice_reconciliation, issued_invoices_match, chargeback, month_close
+            invoices,
+            invoice_reconciliation,
+            issued_invoices_match,
+            chargeback,
+            month_close,
+            monthly_report,
         ),
         dg.Definitions(jobs=[close_job]),
     )
