@@ -62,7 +62,7 @@ def cli_materialize(env, partition_range):
             "-m",
             "finops_assets.definitions",
             "--select",
-            "*",
+            "not group:finance",
             "--partition-range",
             partition_range,
         ],

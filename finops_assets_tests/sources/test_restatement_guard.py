@@ -64,8 +64,11 @@ def deliver_focus(landing: Path, delivery_id: str, share: str, created: datetime
 
 
 def materialize_tagged(pipeline: Pipeline, start: str, end: str, tags: dict[str, str]):
-    job = pipeline.defs.resolve_implicit_global_asset_job_def()
+    defs = pipeline.defs
+    job = defs.resolve_implicit_global_asset_job_def()
+    daily = [k for k in defs.resolve_asset_graph().get_all_asset_keys() if k.path[0] != "finance"]
     return job.execute_in_process(
+        asset_selection=daily,
         instance=pipeline.instance,
         tags={
             "dagster/asset_partition_range_start": start,
