@@ -15,7 +15,7 @@ HOST ?= 127.0.0.1
 PORT ?= 3000
 FOCUS_VALIDATOR := .tools/focus-validator/.installed
 
-.PHONY: run test bench bench-insights conformance focus-validator install install-test sample-data dagster-home lint format clean
+.PHONY: run test bench bench-insights bench-close conformance focus-validator install install-test sample-data dagster-home lint format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -98,6 +98,11 @@ bench: $(VENV)/.installed-test $(FOCUS_CONVERTER)
 BENCH_INSIGHTS_ARGS ?= --series 1000 --days 365
 bench-insights: $(VENV)/.installed-test
 	$(BIN)/python -m finops_assets_tests.bench_insights $(BENCH_INSIGHTS_ARGS)
+
+# Closing a 5M-row month (issue 16): first close, byte-identical re-close, refused close.
+BENCH_CLOSE_ARGS ?= --rows 5000000
+bench-close: $(VENV)/.installed-test
+	$(BIN)/python -m finops_assets_tests.bench_close $(BENCH_CLOSE_ARGS)
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check finops_assets finops_assets_tests

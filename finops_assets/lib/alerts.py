@@ -8,6 +8,7 @@ environment variables holding them, and every delivery error is redacted before 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import smtplib
@@ -24,10 +25,11 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-Severity = Literal["warn", "error"]
-AlertKind = Literal["check_failed", "run_failed"]
+# info: a message people asked for (the monthly report), not a failure.
+Severity = Literal["info", "warn", "error"]
+AlertKind = Literal["check_failed", "run_failed", "report"]
 
-SEVERITY_RANK: dict[str, int] = {"warn": 1, "error": 2}
+SEVERITY_RANK: dict[str, int] = {"info": 0, "warn": 1, "error": 2}
 REDACTED = "***"
 USER_AGENT = "finops-assets-alerts/1"
 
@@ -160,6 +162,28 @@ class AlertsConfig(_Strict):
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """A file sent with an alert: attached to emails; webhooks get its name, type, size and
+    sha256 (a chat webhook cannot carry a file), so a receiver can tell which file was sent."""
+
+    filename: str
+    content: bytes
+    content_type: str = "text/html"
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.content).hexdigest()
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "filename": self.filename,
+            "content_type": self.content_type,
+            "size_bytes": len(self.content),
+            "sha256": self.sha256,
+        }
+
+
+@dataclass(frozen=True)
 class Alert:
     """One failure a person should hear about. ``alert_id`` is stable across retries (built from
     the event's storage id) so receivers can drop a duplicate."""
@@ -179,6 +203,7 @@ class Alert:
     metadata: Mapping[str, str] = field(default_factory=dict)
     # Owners (rules YAML owners:) who get this alert too, besides every target.
     route_to: tuple[str, ...] = ()
+    attachments: tuple[Attachment, ...] = ()
 
     def facts(self) -> list[tuple[str, str | None]]:
         """The labelled fields every format shows (empty ones are left out by the formats)."""
@@ -371,6 +396,7 @@ def json_payload(alert: Alert) -> dict[str, Any]:
         "link": alert.link,
         "metadata": dict(alert.metadata),
         "owners": list(alert.route_to),
+        "attachments": [a.describe() for a in alert.attachments],
     }
 
 
@@ -385,7 +411,7 @@ def _clip(text: str, limit: int) -> str:
 def slack_payload(alert: Alert) -> dict[str, Any]:
     """A Slack incoming-webhook message: ``text`` is the notification fallback, ``blocks`` the
     message (header, details, facts, link)."""
-    marker = ":red_circle:" if alert.severity == "error" else ":warning:"
+    marker = {"error": ":red_circle:", "warn": ":warning:"}.get(alert.severity, ":bar_chart:")
     facts = [*alert.facts(), *alert.metadata.items()]
     fields = [
         {"type": "mrkdwn", "text": _clip(f"*{_slack_escape(k)}*\n{_slack_escape(v)}", 2000)}
@@ -413,6 +439,16 @@ def slack_payload(alert: Alert) -> dict[str, Any]:
                 "text": {"type": "mrkdwn", "text": f"<{alert.link}|Open in Dagster>"},
             }
         )
+    if alert.attachments:
+        files = ", ".join(
+            f"{_slack_escape(a.filename)} ({len(a.content):,} bytes)" for a in alert.attachments
+        )
+        blocks.append(
+            {
+                "type": "context",
+                "elements": [{"type": "mrkdwn", "text": _clip(f"Sent by email: {files}", 2000)}],
+            }
+        )
     fallback = f"{marker} {alert.title}"
     if alert.link:
         fallback += f" <{alert.link}|Open in Dagster>"
@@ -420,9 +456,11 @@ def slack_payload(alert: Alert) -> dict[str, Any]:
 
 
 def email_message(alert: Alert, target: EmailTarget) -> EmailMessage:
-    """A plain-text email whose subject names the asset and check (or the job) and severity."""
+    """A plain-text email whose subject names the asset and check (or the job) and severity;
+    the alert's attachments (the monthly report) attached as files."""
     message = EmailMessage()
-    message["Subject"] = f"[Dagster {alert.severity.upper()}] {alert.title}"
+    tag = "FinOps report" if alert.kind == "report" else f"Dagster {alert.severity.upper()}"
+    message["Subject"] = f"[{tag}] {alert.title}"
     message["From"] = target.sender
     message["To"] = ", ".join(target.recipients)
     message["Date"] = format_datetime(alert.timestamp.astimezone(UTC))
@@ -439,6 +477,16 @@ def email_message(alert: Alert, target: EmailTarget) -> EmailMessage:
     if alert.link:
         body += ["", f"Open in Dagster: {alert.link}"]
     message.set_content("\n".join(body) + "\n")
+    for attachment in alert.attachments:
+        maintype, _, subtype = attachment.content_type.partition("/")
+        # The exact bytes, base64-encoded; text declared UTF-8 so any mail client decodes it.
+        message.add_attachment(
+            attachment.content,
+            maintype=maintype or "application",
+            subtype=subtype or "octet-stream",
+            filename=attachment.filename,
+            params={"charset": "utf-8"} if maintype == "text" else None,
+        )
     return message
 
 

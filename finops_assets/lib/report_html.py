@@ -65,9 +65,11 @@ import html
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal, localcontext
 from html.parser import HTMLParser
+
+from finops_assets.lib.alerts import Alert, Attachment
 
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
@@ -1001,3 +1003,35 @@ def report_figures_index(html_text: str) -> dict[str, str]:
     parser.feed(html_text)
     parser.close()
     return parser.figures
+
+
+def report_alert(
+    period: str,
+    state: str,
+    page: str,
+    totals: dict[str, Decimal],
+    timestamp: datetime,
+    link: str | None = None,
+) -> Alert:
+    """The report as a message for the alert targets: the HTML page attached (email) or named
+    (webhooks), the month's totals per currency in the text. The id is the period and the page's
+    sha256, so a receiver that deduplicates sees one message per version of the report."""
+    attachment = Attachment(f"finops-report-{period}.html", page.encode("utf-8"), "text/html")
+    lines = [format_money(Decimal(a), c) for c, a in sorted(totals.items())]
+    return Alert(
+        alert_id=f"report-{period}-{attachment.sha256[:16]}",
+        kind="report",
+        title=f"Monthly cost report {period} ({state.split(' (')[0]})",
+        text=(
+            f"The cost report of {period} is attached ({attachment.filename}, one self-contained "
+            "page: open it in a browser). Totals: " + ("; ".join(lines) or "no cost") + "."
+        ),
+        severity="info",
+        timestamp=timestamp,
+        asset_key="finance/monthly_report",
+        partition=period,
+        job_name="close_month",
+        link=link,
+        metadata={"state": state, "sha256": attachment.sha256},
+        attachments=(attachment,),
+    )

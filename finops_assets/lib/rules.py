@@ -463,6 +463,9 @@ class FinanceRules(_Strict):
     journal_columns: dict[str, str] = Field(default_factory=dict)
     journal_date_format: str = "%Y-%m-%d"
     erp_layout: str = "generic"
+    # Alert targets (names under alerts:) the monthly report is sent to when it changes: email
+    # targets attach the HTML file, webhooks get a message naming it.
+    send_report_to: tuple[str, ...] = ()
 
 
 class Rules(_Strict):
@@ -702,6 +705,16 @@ def cross_reference_problems(rules: Rules) -> list[tuple[tuple[Any, ...], str]]:
                     (*where, "owner"),
                     f"unknown owner {budget.owner!r}; declare it under owners: with its "
                     "alert_recipients",
+                )
+            )
+    targets = [t.name for t in rules.alerts.targets]
+    for index, name in enumerate(rules.finance.send_report_to):
+        if name not in targets:
+            problems.append(
+                (
+                    ("finance", "send_report_to", index),
+                    f"{name!r} is not an alert target; name one under alerts: webhooks / email "
+                    f"(known: {', '.join(targets) or 'none'})",
                 )
             )
     return problems

@@ -9,10 +9,14 @@ from decimal import Decimal
 
 import duckdb
 import pytest
+import yaml
+from aiosmtpd.controller import Controller
 
 from finops_assets.definitions import build_defs
+from finops_assets.lib.rules import default_rules_path
 from finops_assets.samples.focus import generate_sample_exports
 from finops_assets.settings import Settings
+from finops_assets_tests.alerts.test_alerts_sensor import Mailbox, free_port
 from finops_assets_tests.conftest import failure_messages, load_once
 
 
@@ -39,6 +43,7 @@ def close(pipeline, period, new_version=False):
         warehouse=pipeline.warehouse,
         start_date="2023-01-01",
         closed_dir=str(pipeline.landing.parent / "closed"),
+        config_path=pipeline.config_path,
     )
     job = build_defs(settings).resolve_job_def("close_month")
     return job.execute_in_process(
@@ -148,9 +153,9 @@ def test_the_cli_closes_and_refuses_with_reasons(two_months, monkeypatch, capsys
     monkeypatch.setenv("FINOPS_CLOSED_DIR", str(two_months.landing.parent / "closed"))
     assert main(["close-month", "2025-01"]) == 0
     sha = files(two_months, "2025-01")["journal.csv"]
-    assert f"2025-01 closed as v1: {two_months.landing.parent}/closed/2025-01/v1" in (
-        capsys.readouterr().out
-    )
+    out = capsys.readouterr().out
+    assert f"2025-01 closed as v1: {two_months.landing.parent}/closed/2025-01/v1" in out
+    assert f"report: {two_months.landing.parent}/reports/2025-01.html" in out
     assert main(["close-month", "2025-01"]) == 0
     assert "2025-01 unchanged, kept v1" in capsys.readouterr().out
     assert files(two_months, "2025-01")["journal.csv"] == sha
@@ -209,3 +214,68 @@ def test_the_report_shows_the_warehouse_figures_in_chromium(two_months, tmp_path
     assert shot.stat().st_size > 20_000
     if os.environ.get("FINOPS_SCREENSHOT_DIR"):
         shutil.copy(shot, os.environ["FINOPS_SCREENSHOT_DIR"])
+
+
+def report_metadata(result):
+    [event] = [
+        e
+        for e in result.get_asset_materialization_events()
+        if e.materialization.asset_key.path == ["finance", "monthly_report"]
+    ]
+    return {k: v.value for k, v in event.materialization.metadata.items()}
+
+
+def test_the_report_is_mailed_to_the_alert_targets_once_per_version(two_months, tmp_path):
+    box = Mailbox()
+    controller = Controller(box, hostname="127.0.0.1", port=box.port)
+    controller.start()
+    try:
+        rules = yaml.safe_load(default_rules_path().read_text())
+        mail = {"smtp_host": "127.0.0.1", "starttls": False, "sender": "finops@example.com"}
+        rules["alerts"]["email"] = [
+            {**mail, "name": "finance", "smtp_port": box.port, "recipients": ["cfo@example.com"]},
+            {**mail, "name": "controller", "smtp_port": free_port(), "recipients": ["c@x.io"]},
+        ]
+        rules["finance"] = {"send_report_to": ["finance", "controller"]}
+        path = tmp_path / "rules.yaml"
+        path.write_text(yaml.safe_dump(rules))
+        two_months.config_path = str(path)
+
+        result = close(two_months, "2025-01")
+        assert result.success, failure_messages(result)
+        meta = report_metadata(result)
+        assert meta["report_sent_to"] == ["finance"]
+        # The dead server is named; the close itself stands (the report is on disk).
+        [error] = meta["report_delivery_errors"]
+        assert error.startswith("email 'controller' (127.0.0.1:")
+        [message] = box.messages
+        assert message["Subject"] == "[FinOps report] Monthly cost report 2025-01 (closed v1)"
+        assert message["To"] == "cfo@example.com"
+        [attachment] = list(message.iter_attachments())
+        assert attachment.get_filename() == "finops-report-2025-01.html"
+        page = two_months.landing.parent / "reports" / "2025-01.html"
+        assert attachment.get_content_charset() == "utf-8"
+        assert attachment.get_payload(decode=True) == page.read_bytes()
+        assert attachment.get_content() == page.read_text(encoding="utf-8")
+        totals = "; ".join(
+            f"{Decimal(a):,.2f} {c}" for c, a in warehouse_month(two_months, "2025-01").items()
+        )
+        assert f"Totals: {totals}." in message.get_body(("plain",)).get_content()
+
+        # Re-closing the unchanged month mails nobody twice; the failed target is tried again.
+        again = close(two_months, "2025-01")
+        assert again.success, failure_messages(again)
+        meta = report_metadata(again)
+        assert meta["report_sent_to"] == ["finance"]
+        assert len(meta["report_delivery_errors"]) == 1
+        assert len(box.messages) == 1
+    finally:
+        controller.stop()
+
+
+def test_send_report_to_must_name_an_alert_target(two_months, tmp_path):
+    path = tmp_path / "rules.yaml"
+    path.write_text(default_rules_path().read_text() + "\nfinance:\n  send_report_to: [cfo]\n")
+    two_months.config_path = str(path)
+    with pytest.raises(Exception, match="'cfo' is not an alert target"):
+        close(two_months, "2025-01")

@@ -1,8 +1,10 @@
 """Alert payloads, config validation, redaction and per-target errors (lib/alerts.py)."""
 
+import hashlib
 import json
 import socket
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -11,6 +13,7 @@ from pydantic import ValidationError
 
 from finops_assets.lib.alerts import (
     AlertsConfig,
+    Attachment,
     DeliveryCursor,
     EmailTarget,
     PendingDelivery,
@@ -155,6 +158,7 @@ def test_check_alert_json_payload_has_every_field():
         # markdown tables and long texts stay in the UI
         "metadata": {"violations": "3", "rows_checked": "1500"},
         "owners": [],
+        "attachments": [],
     }
     assert json.loads(json.dumps(payload)) == payload
 
@@ -370,3 +374,35 @@ def test_cursor_round_trip_and_bad_cursor():
     assert DeliveryCursor.parse(None) is None
     with pytest.raises(ValueError, match="Set cursor"):
         DeliveryCursor.parse('{"pending": {}}')
+
+
+def test_an_attachment_is_attached_to_email_and_described_to_webhooks():
+    page = "<!DOCTYPE html><title>Report</title><p>Coût 1\u202f234,00 €</p>".encode()
+    alert = replace(
+        check_alert(),
+        attachments=(Attachment("finops-report-2025-01.html", page, "text/html"),),
+    )
+    target = EmailTarget(
+        name="finance", smtp_host="smtp.example.com", sender="a@b.c", recipients=["d@e.f"]
+    )
+    message = email_message(alert, target)
+    [part] = list(message.iter_attachments())
+    assert part.get_filename() == "finops-report-2025-01.html"
+    assert part.get_content_type() == "text/html"
+    assert part.get_content_charset() == "utf-8"
+    assert part["Content-Transfer-Encoding"] == "base64"
+    assert part.get_payload(decode=True) == page
+    assert "Asset: core/cost_facts" in message.get_body(("plain",)).get_content()
+    [described] = json_payload(alert)["attachments"]
+    assert described == {
+        "filename": "finops-report-2025-01.html",
+        "content_type": "text/html",
+        "size_bytes": len(page),
+        "sha256": hashlib.sha256(page).hexdigest(),
+    }
+    context = slack_payload(alert)["blocks"][-1]
+    assert context["type"] == "context"
+    assert f"finops-report-2025-01.html ({len(page):,} bytes)" in context["elements"][0]["text"]
+    # Without attachments nothing changes.
+    assert json_payload(check_alert())["attachments"] == []
+    assert not list(email_message(check_alert(), target).iter_attachments())

@@ -10,8 +10,10 @@ then the CSV); if they disagree on its amounts the run fails naming both.
 its blocking check ``issued_invoices_match`` fails on an issued invoice outside tolerance.
 """
 
-from datetime import date
+import json
+from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -23,11 +25,13 @@ from finops_assets.defs.context import DefsContext, definitions_of
 from finops_assets.lib import invoices as inv
 from finops_assets.lib import month_close as mc
 from finops_assets.lib import reconciliation as rec
+from finops_assets.lib.alerts import DeliveryError
+from finops_assets.lib.alerts import send as send_alert
 from finops_assets.lib.chargeback import ChargebackQuery, conservation_problems
 from finops_assets.lib.completeness import Completeness, SourceDays, loaded_days_sql
 from finops_assets.lib.focus import FOCUS_COLUMNS
 from finops_assets.lib.report_figures import collect_figures
-from finops_assets.lib.report_html import render_report, report_figures_index
+from finops_assets.lib.report_html import render_report, report_alert, report_figures_index
 from finops_assets.resources.landing import LandingZone
 from finops_assets.resources.rules import RulesResource
 from finops_assets.resources.warehouse import Warehouse
@@ -594,6 +598,7 @@ def build(ctx: DefsContext) -> dg.Definitions:
         staging = path.with_suffix(".html.partial")
         staging.write_text(page, encoding="utf-8")
         staging.replace(path)
+        sent, errors = _send_report(context, ctx, period, state, page, expected, path)
         return dg.MaterializeResult(
             metadata={
                 "report": dg.MetadataValue.path(str(path)),
@@ -601,6 +606,8 @@ def build(ctx: DefsContext) -> dg.Definitions:
                 "figures": dg.MetadataValue.int(len(index)),
                 "state": dg.MetadataValue.text(state),
                 "totals": dg.MetadataValue.json({c: f"{a:,.2f}" for c, a in expected.items()}),
+                "report_sent_to": dg.MetadataValue.json(sent),
+                "report_delivery_errors": dg.MetadataValue.json(errors),
             }
         )
 
@@ -621,6 +628,47 @@ def build(ctx: DefsContext) -> dg.Definitions:
         ),
         dg.Definitions(jobs=[close_job]),
     )
+
+
+def _send_report(
+    context: dg.AssetExecutionContext,
+    ctx: DefsContext,
+    period: str,
+    state: str,
+    page: str,
+    totals: dict[str, Decimal],
+    path: Path,
+) -> tuple[list[str], list[str]]:
+    """Send the report to ``finance.send_report_to`` when its content changed since it was last
+    sent there. ``<period>.sent.json`` beside it records the sha256 sent and the targets that
+    took it, so re-closing an unchanged month mails nobody twice and a target that failed gets
+    it on the next materialization. A failed target is logged as an error and listed in the
+    metadata; it does not undo the close (the report is on disk either way)."""
+    wanted = ctx.rules.finance.send_report_to
+    if not wanted:
+        return [], []
+    alerts = ctx.rules.alerts
+    link = f"{alerts.ui_base_url}/assets/finance/monthly_report" if alerts.ui_base_url else None
+    alert = report_alert(period, state, page, totals, datetime.now(UTC), link)
+    sha = alert.attachments[0].sha256
+    marker = path.with_suffix(".sent.json")
+    record = json.loads(marker.read_text()) if marker.exists() else {}
+    already = set(record.get("sent_to", [])) if record.get("sha256") == sha else set()
+    targets = {t.name: t for t in alerts.targets}
+    sent, errors = sorted(already & set(wanted)), []
+    for name in wanted:
+        if name in already:
+            continue
+        try:
+            send_alert(alert, targets[name])
+            sent.append(name)
+        except DeliveryError as error:
+            errors.append(str(error))
+            context.log.error(f"the {period} report was not sent to {name!r}: {error}")
+    marker.write_text(json.dumps({"sha256": sha, "sent_to": sorted(sent)}, indent=2) + "\n")
+    if sent and not errors:
+        context.log.info(f"the {period} report went to {', '.join(sorted(sent))}")
+    return sorted(sent), errors
 
 
 def close_refusal(con: duckdb.DuckDBPyConnection, month: str, completeness_rules) -> str | None:
@@ -723,8 +771,17 @@ def run_close_month(period: str, *, new_version: bool = False) -> tuple[bool, li
     ]
     meta = {k: v.value for k, v in event.materialization.metadata.items()}
     state = "closed as" if meta["changed"] else "unchanged, kept"
-    return True, [
+    lines = [
         f"{period} {state} v{meta['version']}: {meta['folder']} ({meta['journal_lines']} journal "
         f"lines, {meta['adjustment_lines']} adjustments; journal.csv sha256 "
         f"{meta['journal_sha256']})"
     ]
+    for report in result.get_asset_materialization_events():
+        if report.materialization.asset_key != MONTHLY_REPORT:
+            continue
+        info = {k: v.value for k, v in report.materialization.metadata.items()}
+        lines.append(f"report: {info['report']}")
+        if info.get("report_sent_to"):
+            lines.append(f"  sent to {', '.join(info['report_sent_to'])}")
+        lines += [f"  NOT sent: {e}" for e in info.get("report_delivery_errors") or []]
+    return True, lines

@@ -238,6 +238,14 @@ def test_files_not_understood_are_listed_with_the_layout_expected(tmp_path):
     (focus / "acme-saas" / "stray.csv").write_text("a,b\n1,2\n")
     (focus / "contoso/cost-usage/2024-03/notes.txt").write_text("x")
     (focus / "contoso/cost-usage/2024-03/summary.csv").write_text("Month,Total\n2024-03,31.25\n")
+    # FOCUS 1.4 Invoice Detail is a dataset of its own: its place is invoices/, and it says so.
+    detail = focus / "contoso/invoice-detail/2024-03/invoice-detail.csv"
+    detail.parent.mkdir(parents=True)
+    detail.write_text(
+        "BillingAccountId,BillingPeriodStart,InvoiceId,InvoiceIssuerName,InvoiceIssueStatus,"
+        "ChargeCategory,BilledCost,BillingCurrency\n"
+        "C-1,2024-03-01T00:00:00Z,INV-7,Contoso,Issued,Usage,31.25,USD\n"
+    )
     broken = focus / "fabrikam/billing/20240301-20240401/fabrikam-broken.parquet"
     broken.write_bytes(b"PAR1 not really parquet")
     for path in focus.rglob("*"):
@@ -266,7 +274,13 @@ def test_files_not_understood_are_listed_with_the_layout_expected(tmp_path):
         "fabrikam-broken.parquet: cannot read Parquet file"
         in (reasons["focus/fabrikam/billing/20240301-20240401/fabrikam-broken.parquet"])
     )
-    assert len(reasons) == 5
+    assert reasons["focus/contoso/invoice-detail/2024-03/invoice-detail.csv"].endswith(
+        "a FOCUS Invoice Detail file (it has InvoiceIssueStatus and InvoiceIssuerName but no "
+        "ChargePeriodStart), not cost and usage rows. Fix: deliver it under the landing zone's "
+        "invoices/ folder (finance.invoices_prefix), where finance/invoices reads it for the "
+        "month close."
+    )
+    assert len(reasons) == 6
 
 
 def test_manifest_datasets_keep_their_rules(tmp_path):

@@ -443,6 +443,13 @@ def _read_file_content(landing: LandingZone, key: str, fmt: str) -> FileContent 
             missing = [
                 c for c in ("BillingPeriodStart", "ChargePeriodStart") if c.lower() not in by_lower
             ]
+            if missing and {"invoiceissuestatus", "invoiceissuername"} <= set(by_lower):
+                return DeliveryError(
+                    f"{where}: a FOCUS Invoice Detail file (it has InvoiceIssueStatus and "
+                    "InvoiceIssuerName but no ChargePeriodStart), not cost and usage rows. Fix: "
+                    "deliver it under the landing zone's invoices/ folder (finance.invoices_prefix), "
+                    "where finance/invoices reads it for the month close."
+                )
             if missing:
                 return DeliveryError(
                     f"{where}: not a FOCUS file, it has no {' and no '.join(missing)} column "
