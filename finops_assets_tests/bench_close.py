@@ -67,21 +67,36 @@ COPY journal TO '{out}/floor_journal.parquet' (FORMAT parquet);
 """
 
 
+# A small launcher measures the command: a child forked from this (large) process would report
+# this process's RSS as its own peak (Linux keeps ru_maxrss across exec), so the command is
+# started from a fresh interpreter whose own RSS is a few MB.
+_LAUNCHER = """
+import json, resource, subprocess, sys, time
+started = time.perf_counter()
+code = subprocess.run(sys.argv[2:]).returncode
+seconds = time.perf_counter() - started
+peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+open(sys.argv[1], "w").write(json.dumps({"seconds": seconds, "peak_kib": peak, "code": code}))
+"""
+
+
 def timed_process(command: list[str], env: dict[str, str]) -> dict:
     """Run ``command``; its wall time, peak RSS (of that process alone), exit code and output."""
-    started = time.perf_counter()
-    with tempfile.TemporaryFile("w+") as out:
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
-        seconds = time.perf_counter() - started
-        out.seek(0)
-        output = out.read()
+    with tempfile.TemporaryDirectory() as tmp:
+        figures = Path(tmp) / "figures.json"
+        done = subprocess.run(
+            [sys.executable, "-c", _LAUNCHER, str(figures), *command],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        measured = json.loads(figures.read_text())
     return {
-        "seconds": round(seconds, 2),
-        "peak_rss_mb": round(usage.ru_maxrss / 1024),  # Linux reports KiB
-        "exit_code": process.returncode,
-        "output": output.strip().splitlines()[-6:],
+        "seconds": round(measured["seconds"], 2),
+        "peak_rss_mb": round(measured["peak_kib"] / 1024),  # Linux reports KiB
+        "exit_code": measured["code"],
+        "output": done.stdout.strip().splitlines()[-6:],
     }
 
 

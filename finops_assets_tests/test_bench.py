@@ -67,3 +67,25 @@ def test_backfill_is_one_run(tmp_path):
     text, figures = bench.bench_backfill(3, 500, tmp_path / "backfill")
     assert figures["runs"] == 1 and figures["rows"] == 1500, text
     assert 0 < figures["dagster_share"] < 1
+
+
+def test_bench_close_runs_and_reports(tmp_path):
+    """`make bench-close` on a small month: the three closes run in their own processes and
+    the figures are sane (the 5M-row figure itself is `make bench-close`)."""
+    from finops_assets_tests import bench_close
+
+    out = tmp_path / "close.json"
+    assert bench_close.main(["--rows", "30000", "--rows-per-day", "30", "--json", str(out)]) == 0
+    figures = json.loads(out.read_text())
+    assert figures["month_rows"]["core.allocated_costs"] >= 30000
+    assert figures["month_rows"]["core.cost_facts"] >= 30000
+    assert figures["invoices"] == 3  # one per provider and account of the sample
+    assert figures["close"]["exit_code"] == 0
+    assert "2025-01 closed as v1" in " ".join(figures["close"]["output"])
+    assert "2025-01 unchanged, kept v1" in " ".join(figures["reclose_unchanged"]["output"])
+    assert figures["close_refused"]["exit_code"] == 1
+    assert "outside tolerance" in " ".join(figures["close_refused"]["output"])
+    for run in ("close", "reclose_unchanged", "close_refused"):
+        assert 0 < figures[run]["seconds"] < 120
+        assert 50 < figures[run]["peak_rss_mb"] < 4096
+    assert figures["floor_seconds"] > 0 and figures["startup_seconds"] > 0

@@ -121,6 +121,9 @@ def duplicate_charges_sql(table: str) -> str:
 
     Identical rows inside one delivery are not flagged: providers aggregate line items on columns
     FOCUS does not carry, so two real charges can agree on every FOCUS column.
+
+    One row per day and currency: ``duplicate_rows`` counts the rows involved (every copy), each
+    once even when both signs find it, and ``reason`` lists the signs.
     """
     schema, name = table.split(".")
     charge = ", ".join(q(c) for c in FOCUS_COLUMNS)
@@ -132,18 +135,23 @@ def duplicate_charges_sql(table: str) -> str:
     # is none of them.
     return f"""
         WITH day AS NOT MATERIALIZED (
-            SELECT * FROM {source} WHERE charge_date BETWEEN ? AND ?),
+            SELECT rowid AS _rid, * FROM {source} WHERE charge_date BETWEEN ? AND ?),
         cheap_keys AS (
             SELECT hash({cheap}) AS cheap_hash FROM day
             GROUP BY 1 HAVING count(DISTINCT x_Dataset) > 1
         ),
-        across_datasets AS (
-            SELECT any_value(charge_date) AS charge_date, any_value(BillingCurrency) AS BillingCurrency,
-                   'same charge in ' || string_agg(DISTINCT x_Dataset, ' and ' ORDER BY x_Dataset) AS reason,
-                   count(*) AS rows
-            FROM (SELECT charge_date, BillingCurrency, x_Dataset, hash({charge}) AS charge_hash
-                  FROM day WHERE hash({cheap}) IN (SELECT cheap_hash FROM cheap_keys))
-            GROUP BY charge_hash HAVING count(DISTINCT x_Dataset) > 1
+        hashed AS (
+            SELECT _rid, charge_date, BillingCurrency, x_Dataset, hash({charge}) AS charge_hash
+            FROM day WHERE hash({cheap}) IN (SELECT cheap_hash FROM cheap_keys)
+        ),
+        across_groups AS (
+            SELECT charge_hash,
+                   'same charge in ' || string_agg(DISTINCT x_Dataset, ' and ' ORDER BY x_Dataset) AS reason
+            FROM hashed GROUP BY charge_hash HAVING count(DISTINCT x_Dataset) > 1
+        ),
+        across_rows AS (
+            SELECT _rid, charge_date, BillingCurrency, reason
+            FROM hashed JOIN across_groups USING (charge_hash)
         ),
         file_sums AS (
             SELECT x_SourceFile, count(*) AS rows, sum(BilledCost) AS billed,
@@ -155,25 +163,31 @@ def duplicate_charges_sql(table: str) -> str:
             QUALIFY count(*) OVER (PARTITION BY rows, billed, effective) > 1
         ),
         fingerprints AS (
-            SELECT x_SourceFile, any_value(charge_date) AS charge_date,
-                   any_value(BillingCurrency) AS BillingCurrency,
-                   count(*) AS rows, sum(BilledCost) AS billed, sum(EffectiveCost) AS effective,
-                   bit_xor(hash({charge})) AS fingerprint
+            SELECT x_SourceFile, count(*) AS rows, sum(BilledCost) AS billed,
+                   sum(EffectiveCost) AS effective, bit_xor(hash({charge})) AS fingerprint
             FROM day
             WHERE EXISTS (SELECT 1 FROM twin_files AS t
                           WHERE t.x_SourceFile IS NOT DISTINCT FROM day.x_SourceFile)
             GROUP BY x_SourceFile
         ),
-        copied_files AS (
-            SELECT any_value(charge_date) AS charge_date, any_value(BillingCurrency) AS BillingCurrency,
-                   'identical files ' || string_agg(x_SourceFile, ' and ' ORDER BY x_SourceFile) AS reason,
-                   sum(rows) AS rows
+        copied_groups AS (
+            SELECT rows, billed, effective, fingerprint,
+                   'identical files ' || string_agg(x_SourceFile, ' and ' ORDER BY x_SourceFile) AS reason
             FROM fingerprints GROUP BY rows, billed, effective, fingerprint
             HAVING count(*) > 1
+        ),
+        copied_rows AS (
+            SELECT day._rid, day.charge_date, day.BillingCurrency, g.reason
+            FROM fingerprints AS f
+            JOIN copied_groups AS g USING (rows, billed, effective, fingerprint)
+            JOIN day ON day.x_SourceFile IS NOT DISTINCT FROM f.x_SourceFile
         )
-        SELECT charge_date, BillingCurrency, reason, sum(rows)::BIGINT AS duplicate_rows
-        FROM (SELECT * FROM across_datasets UNION ALL SELECT * FROM copied_files)
-        GROUP BY ALL ORDER BY ALL
+        -- A row both detectors find (a file copied into another dataset) is counted once.
+        SELECT charge_date, BillingCurrency,
+               string_agg(DISTINCT reason, '; ' ORDER BY reason DESC) AS reason,
+               count(DISTINCT _rid)::BIGINT AS duplicate_rows
+        FROM (SELECT * FROM across_rows UNION ALL SELECT * FROM copied_rows)
+        GROUP BY charge_date, BillingCurrency ORDER BY ALL
     """
 
 

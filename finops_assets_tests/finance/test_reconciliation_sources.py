@@ -618,10 +618,16 @@ def test_export_delivered_twice_is_stopped_and_named_by_reconciliation(pipeline,
     check = duplicate_check(daily)
     details = check.metadata["details"].value
     assert "remove the duplicate export from the landing zone" in check.description
-    # Both days' charges are named with the two datasets they came from; the row counts are
-    # both copies: 2 charges × 2 datasets on 5 March, 3 × 2 on 6 March.
-    assert "| 2024-03-05 | USD | same charge in acme/costs and acme/costs-copy | 4 |" in details
-    assert "| 2024-03-06 | USD | same charge in acme/costs and acme/costs-copy | 6 |" in details
+    # Both days' charges are named with the two datasets they came from (and the two identical
+    # files); the row counts are both copies, each row once: 2 charges × 2 datasets on 5 March,
+    # 3 × 2 on 6 March.
+    lines = {line.split(" | ")[0]: line for line in details.splitlines()}
+    for day, rows in (("2024-03-05", 4), ("2024-03-06", 6)):
+        line = lines[f"| {day}"]
+        assert line.startswith(
+            f"| {day} | USD | same charge in acme/costs and acme/costs-copy; identical files "
+        )
+        assert line.endswith(f" | {rows} |")
 
     # A user forces the doubled facts through finance: 5 rows × 2 datasets = 10.30 × 2 = 20.60.
     pipeline.restore(state)
@@ -669,16 +675,10 @@ def test_export_delivered_twice_is_stopped_and_named_by_reconciliation(pipeline,
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: contracts/money.py duplicate_charges_sql returns one row per detector "
-        "(across_datasets counts both copies of each charge, copied_files sums the rows of both "
-        "files) and build_duplicate_charges_check sums them all, so one copied export of 5 rows "
-        "is reported as 20 row(s) delivered twice, more than the 10 rows the days hold"
-    ),
-)
 def test_duplicate_check_counts_each_row_once(doubled_once):
     _, daily = doubled_once
-    # 5 charges delivered twice: 5 extra copies, 10 rows involved; never more rows than exist.
-    assert duplicate_check(daily).metadata["duplicate_rows"].value <= 10
+    # 5 charges delivered twice: 10 rows involved, each counted once although both signs (same
+    # charge in two datasets, identical files) find every one of them.
+    check = duplicate_check(daily)
+    assert check.metadata["duplicate_rows"].value == 10
+    assert check.description.startswith("10 row(s) look delivered twice")

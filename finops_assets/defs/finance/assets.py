@@ -652,7 +652,11 @@ def _send_report(
     alert = report_alert(period, state, page, totals, datetime.now(UTC), link)
     sha = alert.attachments[0].sha256
     marker = path.with_suffix(".sent.json")
-    record = json.loads(marker.read_text()) if marker.exists() else {}
+    try:
+        record = json.loads(marker.read_text()) if marker.exists() else {}
+    except ValueError:
+        context.log.warning(f"{marker} is not JSON: sending the report to every target again")
+        record = {}
     already = set(record.get("sent_to", [])) if record.get("sha256") == sha else set()
     targets = {t.name: t for t in alerts.targets}
     sent, errors = sorted(already & set(wanted)), []
@@ -665,7 +669,9 @@ def _send_report(
         except DeliveryError as error:
             errors.append(str(error))
             context.log.error(f"the {period} report was not sent to {name!r}: {error}")
-    marker.write_text(json.dumps({"sha256": sha, "sent_to": sorted(sent)}, indent=2) + "\n")
+    staging = marker.with_suffix(".partial")
+    staging.write_text(json.dumps({"sha256": sha, "sent_to": sorted(sent)}, indent=2) + "\n")
+    staging.replace(marker)
     if sent and not errors:
         context.log.info(f"the {period} report went to {', '.join(sorted(sent))}")
     return sorted(sent), errors
