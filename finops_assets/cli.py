@@ -160,7 +160,54 @@ def build_parser() -> argparse.ArgumentParser:
         help="close an already closed month again as v<n+1> (the earlier version stays)",
     )
     close.set_defaults(handler=_close_month)
+
+    publish = commands.add_parser(
+        "publish",
+        help="publish the warehouse to the serving zone readers query",
+        description=(
+            "Copies the facts, marts, insights and finance tables to the serving zone "
+            "(FINOPS_SERVING_DIR, default data/serving/: one Parquet file per table and day, "
+            "and the views-only catalog data/serving.duckdb). The daemon does this after every "
+            "successful run; run it by hand once after upgrading, or without a daemon."
+        ),
+    )
+    publish.add_argument(
+        "--day",
+        dest="days",
+        action="append",
+        type=date.fromisoformat,
+        help="only this day of the daily tables (repeatable; default: every day)",
+    )
+    publish.add_argument(
+        "--schema",
+        dest="schemas",
+        action="append",
+        choices=("core", "mart", "insights", "finance"),
+        help="only this schema (repeatable; default: all four)",
+    )
+    publish.set_defaults(handler=_publish)
     return parser
+
+
+def _publish(args: argparse.Namespace) -> int:
+    from finops_assets.lib import serving
+    from finops_assets.lib import warehouse as wh
+    from finops_assets.settings import Settings
+
+    settings = Settings.from_env()
+    if not Path(settings.warehouse).exists():
+        raise ValueError(f"no warehouse at {settings.warehouse}; set FINOPS_WAREHOUSE")
+    with wh.connect(str(Path(settings.warehouse).absolute())) as con:
+        done = serving.publish(
+            con,
+            settings.serving_path.absolute(),
+            schemas=args.schemas or serving.SERVED_SCHEMAS,
+            days=args.days,
+        )
+    for table in done:
+        print(f"{table.table}: {table.rows:,} rows, {table.days_written} file(s) written")
+    print(f"snapshot: {serving.snapshot_path(settings.serving_path.absolute())}")
+    return 0
 
 
 def _billing_month(text: str) -> str:

@@ -83,6 +83,15 @@ class Settings:
     # Closed months (closed/<period>/v<n>/) and monthly reports: FINOPS_CLOSED_DIR, else beside
     # the warehouse file (data/closed, data/reports).
     closed_dir: str | None = None
+    # The serving zone readers query (lib/serving.py): FINOPS_SERVING_DIR, else beside the
+    # warehouse file (data/serving/ and its catalog data/serving.duckdb).
+    serving_dir: str | None = None
+
+    @property
+    def serving_path(self) -> Path:
+        return (
+            Path(self.serving_dir) if self.serving_dir else Path(self.warehouse).parent / "serving"
+        )
 
     @property
     def closed_path(self) -> Path:
@@ -101,6 +110,7 @@ class Settings:
             start_date=env.get("FINOPS_START_DATE") or DEFAULT_START_DATE,
             config_path=env.get("FINOPS_CONFIG") or None,
             closed_dir=env.get("FINOPS_CLOSED_DIR") or None,
+            serving_dir=env.get("FINOPS_SERVING_DIR") or None,
             landing_routes=tuple(
                 (root, env[var]) for root, var in LANDING_ROUTE_ENV_VARS.items() if env.get(var)
             ),

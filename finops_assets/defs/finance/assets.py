@@ -614,7 +614,6 @@ def build(ctx: DefsContext) -> dg.Definitions:
     close_job = dg.define_asset_job(
         CLOSE_JOB,
         selection=[INVOICES, RECONCILIATION, CHARGEBACK, MONTH_CLOSE, MONTHLY_REPORT],
-        partitions_def=monthly,
         description="Close a billing month: invoices, reconciliation, chargeback, journal.",
     )
     return dg.Definitions.merge(
