@@ -73,7 +73,9 @@ def reader_lines(log):
     return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
 
 
-def test_readers_of_the_serving_zone_never_fail_a_backfill_nor_see_half_a_publish(pipeline, tmp_path):
+def test_readers_of_the_serving_zone_never_fail_a_backfill_nor_see_half_a_publish(
+    pipeline, tmp_path
+):
     generate_sample_exports(pipeline.landing, date(2025, 1, 1), 8, 300, 3)
     first = pipeline.materialize("2025-01-01", "2025-01-03")
     assert first.success, failure_messages(first)
