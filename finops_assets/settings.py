@@ -86,6 +86,8 @@ class Settings:
     # The serving zone readers query (lib/serving.py): FINOPS_SERVING_DIR, else beside the
     # warehouse file (data/serving/ and its catalog data/serving.duckdb).
     serving_dir: str | None = None
+    # FINOPS_PUBLISH_URL: postgresql://... to replicate the marts into (lib/pg_publish.py).
+    publish_url: str | None = None
 
     @property
     def serving_path(self) -> Path:
@@ -111,6 +113,7 @@ class Settings:
             config_path=env.get("FINOPS_CONFIG") or None,
             closed_dir=env.get("FINOPS_CLOSED_DIR") or None,
             serving_dir=env.get("FINOPS_SERVING_DIR") or None,
+            publish_url=env.get("FINOPS_PUBLISH_URL") or None,
             landing_routes=tuple(
                 (root, env[var]) for root, var in LANDING_ROUTE_ENV_VARS.items() if env.get(var)
             ),
@@ -125,6 +128,12 @@ class Settings:
             raise SettingsError(
                 f"FINOPS_WAREHOUSE={settings.warehouse!r}: the embedded warehouse is a local DuckDB "
                 "file path (e.g. data/warehouse.duckdb)"
+            )
+        if settings.publish_url and not settings.publish_url.startswith(
+            ("postgresql://", "postgres://")
+        ):
+            raise SettingsError(
+                "FINOPS_PUBLISH_URL must be a postgresql://user:password@host:port/database URL"
             )
         parse_landing_url(settings.landing_url)
         for root, url in settings.landing_routes:

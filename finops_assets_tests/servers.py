@@ -323,3 +323,97 @@ def fake_gcs_fixture(fake_gcs_endpoint: str, monkeypatch: pytest.MonkeyPatch) ->
     """The emulator host, with STORAGE_EMULATOR_HOST set for this test only."""
     _apply(monkeypatch, gcs_test_environ(fake_gcs_endpoint))
     return fake_gcs_endpoint
+
+
+# PostgreSQL -----------------------------------------------------------------------------------
+# Debian's server binaries (package postgresql); .ci/run installs them when they are missing.
+POSTGRES_BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+
+
+def postgres_bin(name: str) -> Path | None:
+    for folder in POSTGRES_BIN_DIRS:
+        if (folder / name).exists():
+            return folder / name
+    return None
+
+
+@contextlib.contextmanager
+def postgres_server() -> Iterator[str]:
+    """A throwaway PostgreSQL cluster on 127.0.0.1 (initdb in a temporary folder, trust auth for
+    the local test user, fsync off); yields ``postgresql://finops@127.0.0.1:<port>/finops``;
+    stops the server and removes the cluster on exit. As root the server runs as the
+    ``postgres`` system user (initdb refuses root)."""
+    initdb, pg_ctl = postgres_bin("initdb"), postgres_bin("pg_ctl")
+    if initdb is None or pg_ctl is None:
+        pytest.skip("no PostgreSQL server binaries (Debian package postgresql)")
+    as_user: list[str] = []
+    folder = Path(tempfile.mkdtemp(prefix="finops-pg-"))
+    if os.geteuid() == 0:
+        import pwd
+
+        user = pwd.getpwnam("postgres")
+        os.chown(folder, user.pw_uid, user.pw_gid)
+        as_user = ["runuser", "-u", "postgres", "--"]
+    data, log = folder / "data", folder / "server.log"
+    try:
+        subprocess.run(
+            [
+                *as_user,
+                str(initdb),
+                "-D",
+                str(data),
+                "-U",
+                "finops",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-instructions",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        for _attempt in range(3):
+            port = _free_port()
+            options = f"-h {HOST} -p {port} -k {folder} -F -c max_connections=50"
+            started = subprocess.run(
+                [
+                    *as_user,
+                    str(pg_ctl),
+                    "-D",
+                    str(data),
+                    "-l",
+                    str(log),
+                    "-o",
+                    options,
+                    "-w",
+                    "-t",
+                    "30",
+                    "start",
+                ],
+                capture_output=True,
+            )
+            if started.returncode == 0:
+                break
+        else:
+            raise RuntimeError(f"PostgreSQL did not start:\n{_log_tail(log)}")
+        try:
+            url = f"postgresql://finops@{HOST}:{port}/postgres"
+            import psycopg2
+
+            with contextlib.closing(psycopg2.connect(url)) as con:
+                con.autocommit = True
+                con.cursor().execute("CREATE DATABASE finops")
+            yield f"postgresql://finops@{HOST}:{port}/finops"
+        finally:
+            subprocess.run(
+                [*as_user, str(pg_ctl), "-D", str(data), "-m", "immediate", "-w", "stop"],
+                capture_output=True,
+            )
+    finally:
+        subprocess.run(["rm", "-rf", str(folder)], check=False)
+
+
+@pytest.fixture(scope="session", name="postgres_url")
+def postgres_url_fixture() -> Iterator[str]:
+    with postgres_server() as url:
+        yield url

@@ -16,6 +16,7 @@ from pydantic import Field
 
 from finops_assets.contracts.checks import WAREHOUSE_POOL
 from finops_assets.defs.context import DefsContext
+from finops_assets.lib import pg_publish as pg
 from finops_assets.lib import serving
 from finops_assets.resources.warehouse import Warehouse
 
@@ -68,6 +69,7 @@ def publish_request(records: list, run_id: str) -> dg.RunRequest | dg.SkipReason
 
 def build(ctx: DefsContext) -> dg.Definitions:
     serving_dir = ctx.settings.serving_path
+    publish_url = ctx.settings.publish_url
 
     @dg.op(name=PUBLISH_OP, pool=WAREHOUSE_POOL)
     def publish_serving(
@@ -81,8 +83,31 @@ def build(ctx: DefsContext) -> dg.Definitions:
                 f"{', '.join(serving.SERVED_SCHEMAS)}"
             )
         days = [date.fromisoformat(d) for d in config.days] or None
+        replicated: list = []
         with warehouse.get_connection() as con:
             done = serving.publish(con, serving_dir.absolute(), schemas=config.schemas, days=days)
+            if publish_url:
+                targets = [
+                    t for t in done if t.daily and t.table.split(".")[0] in pg.PUBLISHED_SCHEMAS
+                ]
+                for table in targets:
+                    table_days = days or [
+                        d
+                        for (d,) in con.execute(
+                            f"SELECT DISTINCT charge_date FROM {table.table} ORDER BY 1"
+                        ).fetchall()
+                    ]
+                    try:
+                        replicated += pg.publish_days(con, publish_url, table.table, table_days)
+                    except pg.PublishError as error:
+                        raise dg.Failure(
+                            f"PostgreSQL publish failed: {error}",
+                            metadata={"days_published_before_the_error": len(replicated)},
+                        ) from None
+                context.log.info(
+                    f"PostgreSQL {pg.describe_url(publish_url)}: {len(replicated)} table-day(s), "
+                    f"{sum(r.rows for r in replicated):,} rows"
+                )
         for table in done:
             context.log.info(
                 f"{table.table}: {table.rows:,} rows, {table.days_written} file(s) written"
@@ -97,6 +122,7 @@ def build(ctx: DefsContext) -> dg.Definitions:
                 "tables": dg.MetadataValue.int(len(done)),
                 "files_written": dg.MetadataValue.int(sum(t.days_written for t in done)),
                 "rows": dg.MetadataValue.int(sum(t.rows for t in done)),
+                "postgres_table_days": dg.MetadataValue.int(len(replicated)),
             }
         )
 
