@@ -6,6 +6,7 @@ Everything runs on 127.0.0.1 with the default sensor intervals (30 s); the test 
 delivery takes from landing to rollup.
 """
 
+import contextlib
 import json
 import os
 import re
@@ -17,6 +18,7 @@ import sys
 import threading
 import time
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,6 +26,7 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import psycopg2
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
@@ -32,7 +35,12 @@ import yaml
 from finops_assets.cli import main as finops_cli
 from finops_assets.lib import warehouse as wh
 from finops_assets.lib.rules import default_rules_path
-from finops_assets_tests.servers import moto_s3_server, s3_test_environ, upload_folder_to_s3
+from finops_assets_tests.servers import (  # noqa: F401 - postgres_url_fixture is a fixture
+    moto_s3_server,
+    postgres_url_fixture,
+    s3_test_environ,
+    upload_folder_to_s3,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -136,14 +144,22 @@ def runs_in_flight(instance: dg.DagsterInstance) -> int:
 
 
 @pytest.fixture
-def dagster_dev(tmp_path) -> Iterator[dict]:
+def dagster_dev(tmp_path, postgres_url, monkeypatch) -> Iterator[dict]:
     """Landing folder + S3 bucket + webhook receiver + `dagster dev` (webserver and daemon) with a
-    temp DAGSTER_HOME; everything stopped at teardown."""
+    temp DAGSTER_HOME on the production instance configuration: deploy/dagster-postgres.yaml
+    against a fresh database of the local PostgreSQL server (the SQLite default of `make run`
+    is exercised by test_instance.py); everything stopped at teardown."""
     today = datetime.now(UTC).date()
     start = today - timedelta(days=8)
     home = tmp_path / "dagster_home"
     home.mkdir()
-    shutil.copy(REPO / "deploy" / "dagster.yaml", home / "dagster.yaml")
+    shutil.copy(REPO / "deploy" / "dagster-postgres.yaml", home / "dagster.yaml")
+    database = f"e2e_{uuid.uuid4().hex[:8]}"
+    with contextlib.closing(psycopg2.connect(postgres_url)) as con:
+        con.autocommit = True
+        con.cursor().execute(f"CREATE DATABASE {database}")
+    instance_url = postgres_url.rsplit("/", 1)[0] + f"/{database}"
+    monkeypatch.setenv("DAGSTER_POSTGRES_URL", instance_url)
     landing, staging = tmp_path / "landing", tmp_path / "staging"
     landing.mkdir()
     rules = yaml.safe_load(default_rules_path().read_text())
@@ -166,6 +182,7 @@ def dagster_dev(tmp_path) -> Iterator[dict]:
             **{k: v for k, v in os.environ.items() if not k.startswith(("FINOPS_", "AWS_"))},
             **{k: v for k, v in s3_test_environ(s3).items() if v is not None},
             "DAGSTER_HOME": str(home),
+            "DAGSTER_POSTGRES_URL": instance_url,
             "FINOPS_START_DATE": start.isoformat(),
             "FINOPS_LANDING_URL": str(landing),
             "FINOPS_LANDING_URL_AWS_CUR": "s3://billing-exports/cur",
@@ -266,6 +283,10 @@ def test_deliveries_flow_to_rollups_restatements_propagate_and_late_sources_aler
     )
 
     instance = dg.DagsterInstance.from_config(str(env["home"]))
+    # The production configuration: runs, events and sensor ticks in PostgreSQL.
+    assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+    assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
+    assert type(instance.schedule_storage).__name__ == "PostgresScheduleStorage"
     wait_for(
         "raw/focus, raw/aws_cur and raw/azure_cost loaded by the sensors",
         lambda: (
