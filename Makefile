@@ -15,7 +15,7 @@ HOST ?= 127.0.0.1
 PORT ?= 3000
 FOCUS_VALIDATOR := .tools/focus-validator/.installed
 
-.PHONY: run test bench bench-insights bench-close conformance focus-validator install install-test sample-data dagster-home lint format clean
+.PHONY: run test bench bench-insights bench-close bench-serving conformance focus-validator install install-test sample-data dagster-home lint format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -103,6 +103,11 @@ bench-insights: $(VENV)/.installed-test
 BENCH_CLOSE_ARGS ?= --rows 5000000
 bench-close: $(VENV)/.installed-test
 	$(BIN)/python -m finops_assets_tests.bench_close $(BENCH_CLOSE_ARGS)
+
+# Publishing the serving zone (issue 17): first publish and a one-day publish of a 5M-row month.
+BENCH_SERVING_ARGS ?= --rows 5000000
+bench-serving: $(VENV)/.installed-test
+	$(BIN)/python -m finops_assets_tests.bench_serving $(BENCH_SERVING_ARGS)
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check finops_assets finops_assets_tests

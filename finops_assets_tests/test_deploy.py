@@ -51,6 +51,17 @@ def test_the_helm_values_name_what_the_code_reads():
     assert values["postgresql"]["enabled"] is False
 
 
+def test_the_code_location_loads_as_the_code_server_loads_it():
+    """The repository check the code server runs (unique op, graph and job names), which
+    in-process job execution skips: a duplicate name fails every sensor in production."""
+    from finops_assets.definitions import defs
+
+    repository = defs().get_repository_def()
+    jobs = {job.name for job in repository.get_all_jobs()}
+    assert {"publish_serving", "close_month", "__ASSET_JOB"} <= jobs
+    assert "serving_after_success" in {s.name for s in repository.sensor_defs}
+
+
 def test_every_instance_file_serializes_warehouse_steps_the_same_way():
     local = yaml.safe_load((DEPLOY / "dagster.yaml").read_text())["concurrency"]["pools"]
     postgres = yaml.safe_load((DEPLOY / "dagster-postgres.yaml").read_text())

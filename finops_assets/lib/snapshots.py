@@ -23,6 +23,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -30,6 +31,7 @@ from pathlib import Path
 
 import duckdb
 
+from finops_assets.lib import run_log
 from finops_assets.lib import warehouse as wh
 from finops_assets.lib.deliveries import DeliveryError
 from finops_assets.lib.loading import reader_sql, sql_literal
@@ -350,10 +352,12 @@ def replace_snapshot_partitions(
     for entry in entries:
         if entry.first < first or entry.last > last:
             raise ValueError(f"entry {entry.snapshot} covers days outside {first}..{last}")
+    started = time.perf_counter()
     con.execute("BEGIN TRANSACTION")
     try:
         created = not wh.table_exists(con, table)
         columns_before = {c.lower() for c in wh.table_columns(con, table)}
+        totals_before = run_log.day_totals(con, table, day_list)
         _ensure_registry(con, table, zone)
         deleted = _count(con, table, first, last)
         before = _entries(con, table)
@@ -368,6 +372,7 @@ def replace_snapshot_partitions(
         )
         if validate is not None:
             validate(con)
+        totals_after = run_log.day_totals(con, table, day_list)
         con.execute("COMMIT")
     except Exception as error:
         with contextlib.suppress(duckdb.Error):
@@ -382,6 +387,7 @@ def replace_snapshot_partitions(
             raise described from error
         raise
     remove_unreferenced(con, table, zone)
+    run_log.log_write(table, day_list, totals_before, totals_after, time.perf_counter() - started)
     return wh.PartitionWrite(
         table=table,
         days=tuple(day_list),

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import duckdb
 
+from finops_assets.lib import run_log
+
 PARTITION_COLUMN = "charge_date"
 
 
@@ -229,9 +231,11 @@ def replace_partitions(
     if PARTITION_COLUMN not in incoming:
         raise ValueError(f"the query for {table} must return a {PARTITION_COLUMN} column")
     target = qualified(table)
+    started = time.perf_counter()
     con.execute("BEGIN TRANSACTION")
     try:
         change = evolve_schema(con, table, incoming)
+        before = run_log.day_totals(con, table, day_list)
         deleted = con.execute(
             f"DELETE FROM {target} WHERE {PARTITION_COLUMN} IN (SELECT unnest(?::DATE[]))",
             [day_list],
@@ -253,6 +257,7 @@ def replace_partitions(
             )
         if validate is not None:
             validate(con)
+        after = run_log.day_totals(con, table, day_list)
         con.execute("COMMIT")
     except Exception as error:
         with contextlib.suppress(duckdb.Error):
@@ -261,6 +266,7 @@ def replace_partitions(
         if described is not None:
             raise described from error
         raise
+    run_log.log_write(table, day_list, before, after, time.perf_counter() - started)
     return PartitionWrite(
         table=table,
         days=tuple(day_list),

@@ -13,7 +13,7 @@ import pyarrow as pa
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
-from finops_assets.lib import snapshots
+from finops_assets.lib import run_log, snapshots
 from finops_assets.lib import warehouse as wh
 from finops_assets.lib.totals import Totals, to_totals, totals_sql
 
@@ -23,6 +23,12 @@ class Warehouse(DuckDBResource):
     parallel runs queue instead of failing with DuckDB lock errors."""
 
     lock_timeout_seconds: float = Field(default=3600, description="How long to wait for the lock.")
+
+    def setup_for_execution(self, context) -> None:
+        """Name the run in the structured write log (lib/run_log.py)."""
+        run = context.dagster_run
+        if run is not None:
+            run_log.set_run(run.run_id, run.job_name, run.tags)
 
     @contextlib.contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:  # type: ignore[override]

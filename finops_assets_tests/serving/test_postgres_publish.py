@@ -9,7 +9,7 @@ import psycopg2
 import pytest
 
 from finops_assets.definitions import build_defs
-from finops_assets.defs.serving.sensors import PUBLISH_JOB
+from finops_assets.defs.serving.sensors import PUBLISH_JOB, PUBLISH_OP
 from finops_assets.samples.focus import generate_sample_exports
 from finops_assets.settings import Settings
 from finops_assets_tests.conftest import failure_messages
@@ -43,7 +43,7 @@ def publish(pipeline, url, days=()):
         publish_url=url,
     )
     job = build_defs(settings).resolve_job_def(PUBLISH_JOB)
-    config = {"ops": {"publish_serving": {"config": {"schemas": ["mart"], "days": list(days)}}}}
+    config = {"ops": {PUBLISH_OP: {"config": {"schemas": ["mart"], "days": list(days)}}}}
     return job.execute_in_process(
         instance=pipeline.instance, run_config=config, raise_on_error=False
     )

@@ -13,7 +13,7 @@ from decimal import Decimal
 import dagster as dg
 import duckdb
 
-from finops_assets.defs.serving.sensors import PUBLISH_JOB, publish_request
+from finops_assets.defs.serving.sensors import PUBLISH_JOB, PUBLISH_OP, publish_request
 from finops_assets.lib import serving
 from finops_assets.samples.focus import generate_sample_exports
 from finops_assets_tests.conftest import failure_messages
@@ -107,7 +107,7 @@ def test_readers_of_the_serving_zone_never_fail_a_backfill_nor_see_half_a_publis
             backfill.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
         ).records
         request = publish_request(records, backfill.run_id)
-        config = request.run_config["ops"]["publish_serving"]["config"]
+        config = request.run_config["ops"][PUBLISH_OP]["config"]
         assert config["schemas"] == ["core", "mart"]
         assert config["days"] == [f"2025-01-0{d}" for d in range(1, 8)]
         publish(pipeline, request.run_config)

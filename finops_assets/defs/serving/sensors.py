@@ -21,7 +21,7 @@ from finops_assets.lib import serving
 from finops_assets.resources.warehouse import Warehouse
 
 PUBLISH_JOB = "publish_serving"
-PUBLISH_OP = "publish_serving"
+PUBLISH_OP = "publish_serving_zone"
 SOURCE_RUN_TAG = "finops/published_run"
 # Asset key prefix -> warehouse schema of the tables it writes.
 SCHEMA_OF_PREFIX = {"core": "core", "mart": "mart", "insights": "insights", "finance": "finance"}

@@ -39,6 +39,7 @@ from finops_assets.defs.sources.shared import (
     record_restatement,
     restatement_guard,
 )
+from finops_assets.lib import run_log
 from finops_assets.lib.deliveries import DeliveryError, add_months, month_chunks, month_of
 from finops_assets.lib.facts import day_totals_sql
 from finops_assets.lib.loading import (
@@ -65,6 +66,7 @@ CUR_MEASURE = Measure(
     billed="coalesce(line_item_net_unblended_cost, line_item_unblended_cost, 0)",
     currency="line_item_currency_code",
 )
+run_log.register_measure("raw.aws_cur", CUR_MEASURE.billed, CUR_MEASURE.currency)
 
 
 def build(ctx: DefsContext) -> dg.Definitions:

@@ -25,6 +25,7 @@ from finops_assets.defs.sources.shared import (
     record_restatement,
     restatement_guard,
 )
+from finops_assets.lib import run_log
 from finops_assets.lib.deliveries import DeliveryError, month_chunks, month_of
 from finops_assets.lib.delivery_watch import month_days
 from finops_assets.lib.facts import day_totals_sql
@@ -50,6 +51,7 @@ AZURE_MEASURE = Measure(
     billed=AZURE_BILLED_SQL,
     currency="BillingCurrency",
 )
+run_log.register_measure("raw.azure_cost", AZURE_MEASURE.billed, AZURE_MEASURE.currency)
 
 
 def build(ctx: DefsContext) -> dg.Definitions:

@@ -36,6 +36,7 @@ from finops_assets.defs.sources.shared import (
     record_restatement,
     restatement_guard,
 )
+from finops_assets.lib import run_log
 from finops_assets.lib import warehouse as wh
 from finops_assets.lib.deliveries import DeliveryError
 from finops_assets.lib.facts import day_totals_sql
@@ -60,6 +61,7 @@ GCP_MEASURE = Measure(
     billed="coalesce(cost, 0) + coalesce(list_sum(list_transform(credits, lambda c: c.amount)), 0)",
     currency="currency",
 )
+run_log.register_measure("raw.gcp_billing", GCP_MEASURE.billed, GCP_MEASURE.currency)
 
 # Rows an export must never carry (checked inside the write transaction, per file).
 GCP_ROW_CHECKS = (
