@@ -433,6 +433,33 @@ class CompletenessRules(_Strict):
         return values
 
 
+class SloRules(_Strict):
+    """Service level objectives of the pipeline itself (ops/pipeline_health, lib/pipeline_health):
+    each SLI breaching its objective over the window fails its check, which alerts."""
+
+    # Charge days looked at: the last window_days days before today (UTC).
+    window_days: int = Field(default=7, ge=1, le=90)
+    # Share of due days whose first delivery came by the source's freshness deadline.
+    delivery_success_rate_min: float = Field(default=0.95, ge=0, le=1)
+    # Provider timestamp of a day's first delivery -> the day loaded in raw.
+    delivery_latency_hours_max: float = Field(default=6, gt=0)
+    # Raw loaded -> mart/daily_cost_by_team materialized.
+    mart_latency_hours_max: float = Field(default=6, gt=0)
+    # Provider timestamp -> published to the serving zone.
+    data_to_display_hours_max: float = Field(default=12, gt=0)
+    duplicate_line_rate_max: float = Field(default=0, ge=0, le=1)
+    overlapping_deliveries_max: int = Field(default=0, ge=0)
+    # Days whose upstream is newer than the downstream (restated, not yet rebuilt).
+    backfill_backlog_max: int = Field(default=0, ge=0)
+    schema_failures_max: int = Field(default=0, ge=0)
+    # Deliveries whose manifest row count differs from the rows loaded.
+    silent_zero_loads_max: int = Field(default=0, ge=0)
+    # Σ unallocated / Σ total effective cost, per currency.
+    unallocated_share_max: float = Field(default=0.25, ge=0, le=1)
+    # Alerts delivered / alerts attempted.
+    alert_delivery_success_min: float = Field(default=1.0, ge=0, le=1)
+
+
 class AwsInvoicingRules(_Strict):
     """finance/invoices from the AWS Invoicing API (ListInvoiceSummaries, us-east-1)."""
 
@@ -496,6 +523,7 @@ class Rules(_Strict):
     budgets: tuple[Budget, ...] = ()
     budget_alerts: BudgetRules = BudgetRules()
     finance: FinanceRules = FinanceRules()
+    slos: SloRules = SloRules()
 
     @model_validator(mode="after")
     def _check(self) -> Rules:
