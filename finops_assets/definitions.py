@@ -28,7 +28,17 @@ from finops_assets.settings import Settings
 from finops_assets.sources import SOURCES
 
 # Domain folders under finops_assets/defs/, in data-flow order (DESIGN §1).
-DOMAINS = ("core", "marts", "insights", "finance", "freshness", "alerts", "automation", "serving")
+DOMAINS = (
+    "core",
+    "marts",
+    "insights",
+    "finance",
+    "freshness",
+    "alerts",
+    "automation",
+    "serving",
+    "ops",
+)
 DEFINITION_MODULES = ("assets", "checks", "sensors")
 
 

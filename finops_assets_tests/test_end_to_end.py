@@ -33,6 +33,7 @@ import pytest
 import yaml
 
 from finops_assets.cli import main as finops_cli
+from finops_assets.defs.ops.sensors import SLI_NAMES
 from finops_assets.lib import warehouse as wh
 from finops_assets.lib.rules import default_rules_path
 from finops_assets_tests.servers import (  # noqa: F401 - postgres_url_fixture is a fixture
@@ -466,6 +467,7 @@ ASSETS = [
     ["insights", "anomalies"],
     ["insights", "forecasts"],
     ["insights", "budget_status"],
+    ["ops", "pipeline_health"],
 ]
 # Assets without partitions: in the graph, not in a partition backfill.
 UNPARTITIONED = [["insights", "anomaly_quality"]]
@@ -514,6 +516,7 @@ def check_graph(url: str) -> None:
         ["raw", "gcp_billing"],
     ]
     assert deps("core", "allocated_costs") == [["core", "amortized_costs"]]
+    assert checks("ops", "pipeline_health") == sorted(f"slo_{n}" for n in SLI_NAMES)
     assert deps("mart", "daily_cost_by_team") == [["core", "allocated_costs"]]
     assert checks("core", "cost_facts") == [
         "contract",

@@ -131,6 +131,12 @@ def tick(instance, rules_path: str, cursor: str | None) -> tuple[str, str]:
         instance=instance, cursor=cursor, resources={"rules": RulesResource(path=rules_path)}
     )
     result = alerts_sensor(context)
+    if isinstance(result, dg.SensorResult):  # it sent something: the counts are observed
+        (observation,) = result.asset_events
+        assert observation.asset_key == dg.AssetKey(["ops", "pipeline_health"])
+        meta = observation.metadata
+        assert meta["alerts_attempted"].value >= meta["alerts_delivered"].value
+        return result.skip_reason.skip_message, context.cursor
     assert isinstance(result, dg.SkipReason)
     return result.skip_message, context.cursor
 

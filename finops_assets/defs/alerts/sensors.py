@@ -32,6 +32,9 @@ from finops_assets.lib.alerts import (
 )
 from finops_assets.resources.rules import RulesResource
 
+# The SLI asset the delivery counts are recorded on (defs/ops/sensors.py).
+PIPELINE_HEALTH = dg.AssetKey(["ops", "pipeline_health"])
+
 # Events of each type read per tick; more wait for the next tick (the cursor stops before them).
 EVENTS_PER_TICK = 100
 # Alerts held for retry in the cursor at most; beyond it the oldest are given up (and logged).
@@ -217,7 +220,7 @@ def _summary(
         "addresses in the rules' alerts: section (FINOPS_CONFIG)."
     ),
 )
-def alerts_sensor(context: dg.SensorEvaluationContext, rules: RulesResource) -> dg.SkipReason:
+def alerts_sensor(context: dg.SensorEvaluationContext, rules: RulesResource):
     config = rules.load().alerts
     storage = context.instance.event_log_storage
     ceiling = storage.get_maximum_record_id() or 0
@@ -364,9 +367,20 @@ def alerts_sensor(context: dg.SensorEvaluationContext, rules: RulesResource) -> 
 
     context.update_cursor(DeliveryCursor(after=after, pending=pending).dumps())
     summary = _summary(alerts, deliveries, failures, given_up, pending, down)
-    if alerts:
-        context.log.info(summary)
-    return dg.SkipReason(summary)
+    if not alerts:
+        return dg.SkipReason(summary)
+    context.log.info(summary)
+    # What was attempted and delivered, for ops/pipeline_health's alert_delivery_success.
+    observation = dg.AssetObservation(
+        asset_key=PIPELINE_HEALTH,
+        metadata={
+            "alerts_attempted": dg.MetadataValue.int(deliveries + failures),
+            "alerts_delivered": dg.MetadataValue.int(deliveries),
+            "alerts_given_up": dg.MetadataValue.int(given_up),
+            "failing_targets": dg.MetadataValue.text(", ".join(sorted(down))),
+        },
+    )
+    return dg.SensorResult(skip_reason=summary, asset_events=[observation])
 
 
 def build(ctx: DefsContext) -> dg.Definitions:

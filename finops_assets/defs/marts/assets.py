@@ -42,17 +42,23 @@ def untagged_share_by_day(warehouse: Warehouse, days) -> dict:
     """Per day: untagged share of effective cost in %, one series per currency."""
     rows = warehouse.query(
         f"SELECT charge_date, BillingCurrency, sum(untagged_effective_cost), "
-        f"sum(total_effective_cost) FROM {UNTAGGED_SPEND_TABLE} "
+        f"sum(total_effective_cost), sum(unallocated_effective_cost) FROM {UNTAGGED_SPEND_TABLE} "
         "WHERE charge_date BETWEEN ? AND ? GROUP BY ALL",
         [days[0], days[1]],
     ).to_pylist()
     shares: dict = {}
     for row in rows:
-        day, currency, untagged, total = row.values()
+        day, currency, untagged, total, unallocated = row.values()
+        day_meta = shares.setdefault(day, {})
         if total:
-            shares.setdefault(day, {})[f"untagged_pct_{currency}"] = dg.MetadataValue.float(
+            day_meta[f"untagged_pct_{currency}"] = dg.MetadataValue.float(
                 round(float(100 * untagged / total), 2)
             )
+        # For ops/pipeline_health's unallocated share (Σ / Σ per currency over its window).
+        day_meta[f"unallocated_effective_{currency}"] = dg.MetadataValue.text(
+            f"{unallocated or 0:f}"
+        )
+        day_meta[f"total_effective_{currency}"] = dg.MetadataValue.text(f"{total or 0:f}")
     return shares
 
 

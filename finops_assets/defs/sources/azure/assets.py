@@ -87,6 +87,7 @@ def build(ctx: DefsContext) -> dg.Definitions:
         used: list[str] = []
         bases: list[str] = []
         row_counts: dict[str, int] = {}
+        mismatches: dict[str, dict[str, int]] = {}
         outside_mode = loaded_rules.deliveries.rows_outside_period
         dropped: dict[str, OutsideRows] = {}
         for chunk in month_chunks(days):
@@ -166,6 +167,10 @@ def build(ctx: DefsContext) -> dg.Definitions:
                         rows = sum(counted[f.key] for f in run.files)
                         row_counts[f"{run.scope}/{run.export}/{run.run_id}"] = rows
                         if run.declared_rows is not None and run.declared_rows != rows:
+                            mismatches[f"{run.scope}/{run.export}/{run.run_id}"] = {
+                                "declared": run.declared_rows,
+                                "loaded": rows,
+                            }
                             context.log.warning(
                                 f"{landing.url(run.manifest_key)}: dataRowCount says "
                                 f"{run.declared_rows} rows, the files hold {rows}; using the files."
@@ -206,6 +211,9 @@ def build(ctx: DefsContext) -> dg.Definitions:
                     sum(1 for b in bases if b.endswith(("actual_only", "amortized_only")))
                 ),
                 "rows_counted_by_run": dg.MetadataValue.json(row_counts),
+                # Runs whose manifest dataRowCount differs from the rows in their files (the
+                # files are loaded; ops/pipeline_health counts these as silent zero loads).
+                "manifest_row_count_mismatches": dg.MetadataValue.json(mismatches),
                 "rows_outside_period": dg.MetadataValue.int(sum(o.rows for o in dropped.values())),
                 "rows_outside_period_cost": dg.MetadataValue.text(money_text(dropped.values())),
             }

@@ -1,0 +1,1 @@
+"""ops/pipeline_health: the pipeline's own service level indicators."""
