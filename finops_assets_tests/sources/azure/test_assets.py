@@ -325,3 +325,25 @@ def test_generated_month_reconciles_through_the_pipeline(pipeline):
     assert pipeline.query(
         "SELECT count(DISTINCT team) > 3 FROM mart.daily_cost_by_team WHERE ProviderName = 'Microsoft'"
     ) == [(True,)]
+
+
+def test_a_manifest_row_count_that_disagrees_is_recorded_for_pipeline_health(pipeline):
+    """Azure's dataRowCount is never trusted (the files are counted), but a manifest that says
+    something else than its files is a delivery problem: the load records it (ops/pipeline_health
+    counts it as a silent zero load) while loading the files as they are."""
+    folder = deliver_azure(
+        pipeline.landing, "run-1", {"part_0_0001.csv.gz": gz(REAL_AZURE.read_text())}
+    )
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["dataRowCount"] = 40
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    result = pipeline.materialize("2023-09-01", "2023-09-30", assets=["raw/azure_cost"])
+    assert result.success, failure_messages(result)
+    event = next(  # the run's metadata is on each of its partitions
+        e
+        for e in result.get_asset_materialization_events()
+        if e.materialization.asset_key.path == ["raw", "azure_cost"]
+    )
+    mismatches = event.materialization.metadata["manifest_row_count_mismatches"].value
+    assert mismatches == {f"{SCOPE}/{EXPORT}/run-1": {"declared": 40, "loaded": 27}}
+    assert pipeline.query("SELECT count(*) FROM raw.azure_cost") == [(27,)]
