@@ -203,13 +203,18 @@ def floor(warehouse: str, out: Path) -> float:
     return float(done.stdout.strip())
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=5_000_000, help="rows of the closed month")
+def month_arguments(description: str, argv: list[str] | None) -> argparse.Namespace:
+    """The options of the benches built on this month (this one and bench_serving)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--rows", type=int, default=5_000_000, help="rows of January")
     parser.add_argument("--rows-per-day", type=int, default=300)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", type=Path, help="also write the figures here")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = month_arguments(__doc__.splitlines()[0], argv)
 
     with tempfile.TemporaryDirectory(prefix="bench_close_") as tmp:
         root = Path(tmp)

@@ -16,7 +16,6 @@ applied publish); its size is reported.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
@@ -52,12 +51,7 @@ def floor(con: duckdb.DuckDBPyConnection, out: Path, tables: dict[str, bool]) ->
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=5_000_000, help="rows of the month")
-    parser.add_argument("--rows-per-day", type=int, default=300)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--json", type=Path, help="also write the figures here")
-    args = parser.parse_args(argv)
+    args = bench_close.month_arguments(__doc__.splitlines()[0], argv)
 
     with tempfile.TemporaryDirectory(prefix="bench_serving_") as tmp:
         root = Path(tmp)
