@@ -91,7 +91,7 @@ def chain_keys(defs) -> list:
     return sorted(
         k
         for k in defs.resolve_asset_graph().get_all_asset_keys()
-        if k.path[0] not in ("insights", "finance")
+        if k.path[0] not in ("insights", "finance", "ops")
     )
 
 

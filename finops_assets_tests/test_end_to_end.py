@@ -536,6 +536,27 @@ def check_graph(url: str) -> None:
     assert "delivered_on_time" in checks("raw", "azure_cost")
 
 
+def failed_steps(url: str) -> str:
+    """The error of every failed step of the instance's failed runs (for a failed backfill)."""
+    data = graphql(
+        url,
+        "{ runsOrError(filter: {statuses: [FAILURE]}) { ... on Runs { results { runId "
+        "eventConnection { events { __typename ... on ExecutionStepFailureEvent { stepKey "
+        "error { message cause { message stack } } } } } } } } }",
+    )
+    lines = []
+    for run in data["runsOrError"]["results"]:
+        for event in run["eventConnection"]["events"]:
+            if event["__typename"] == "ExecutionStepFailureEvent":
+                error = event["error"]
+                cause = error.get("cause") or {}
+                lines.append(
+                    f"{run['runId']} {event['stepKey']}: {error['message']} "
+                    f"{cause.get('message', '')}{''.join(cause.get('stack') or [])[-1500:]}"
+                )
+    return "\n".join(lines) or "no failed step recorded"
+
+
 def backfill_everything(
     url: str, first: str, last: str, log: Path, ranges: dict[str, tuple[str, str]] | None = None
 ) -> None:
@@ -578,7 +599,8 @@ def backfill_everything(
         )["partitionBackfillOrError"]["status"]
         return None if status in ("REQUESTED", "CANCELING", "FAILING") else status
 
-    assert wait_for("the UI backfill", finished, 600, log) == "COMPLETED_SUCCESS"
+    status = wait_for("the UI backfill", finished, 600, log)
+    assert status == "COMPLETED_SUCCESS", f"{status}:\n{failed_steps(url)}"
 
 
 def _ui_up(url: str) -> bool:

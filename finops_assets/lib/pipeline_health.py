@@ -17,7 +17,8 @@ duplicate_line_rate        rows no_duplicate_charges found delivered twice / fac
 overlapping_deliveries     days the same charges came from two datasets (overlapping exports)
 backfill_backlog           days whose upstream is newer than the downstream
 schema_failures            failed loads and contract checks of the source, counted by cause
-silent_zero_loads          deliveries whose manifest row count differs from the rows loaded
+silent_zero_loads          deliveries whose manifest row count differs from the rows loaded,
+                           and delivered days whose newest load wrote no rows
 unallocated_share          Σ unallocated / Σ total effective cost, per currency (never summed
                            across currencies: the worst currency is the value)
 alert_delivery_success     alerts delivered / alerts attempted
@@ -194,6 +195,14 @@ def _source_slis(signals: Signals, slos: SloRules, source: str, span) -> list[Sl
     failures = [f for f in signals.failures if f.source == source]
     causes = Counter(failure_cause(f.message) for f in failures)
     mismatches = [m for m in signals.row_count_mismatches if m.source == source]
+    # A day a delivery was loaded for whose newest load wrote no rows: files there, nothing in.
+    newest: dict[date, DayEvent] = {}
+    for event in signals.raw_loads.get(source, ()):
+        if _in(event.day, span) and (event.day not in newest or event.at > newest[event.day].at):
+            newest[event.day] = event
+    empty = sorted(
+        d for d, e in newest.items() if e.rows == 0 and d in delivered and delivered[d] <= e.at
+    )
     return [
         Sli(
             source,
@@ -222,12 +231,17 @@ def _source_slis(signals: Signals, slos: SloRules, source: str, span) -> list[Sl
         Sli(
             source,
             "silent_zero_loads",
-            float(len(mismatches)) if monitored or mismatches else None,
+            float(len(mismatches) + len(empty)) if monitored or mismatches else None,
             slos.silent_zero_loads_max,
             "max",
             "; ".join(
-                f"{m.delivery_id}: manifest {m.declared} rows, loaded {m.loaded}"
-                for m in mismatches[:3]
+                [
+                    *(
+                        f"{m.delivery_id}: manifest {m.declared} rows, loaded {m.loaded}"
+                        for m in mismatches[:3]
+                    ),
+                    *(f"{d.isoformat()}: delivered, loaded 0 rows" for d in empty[:3]),
+                ]
             ),
         ),
         Sli(

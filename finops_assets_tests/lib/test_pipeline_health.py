@@ -86,29 +86,36 @@ def test_a_day_nothing_delivered_counts_as_missed():
 
 
 def test_each_fault_breaches_its_indicator():
-    cases = {
-        ("all", "duplicate_line_rate"): {"duplicate_rows": {DAYS[1]: 10}},
-        ("all", "overlapping_deliveries"): {"overlapping_days": [DAYS[4]]},
-        ("focus", "schema_failures"): {
-            "failures": [
-                ph.Failure(
-                    "focus",
-                    "focus/x.csv: missing mandatory FOCUS column(s) BilledCost",
-                    NOW,
-                )
-            ]
-        },
-        ("focus", "silent_zero_loads"): {
-            "row_count_mismatches": [ph.RowCountMismatch("focus", "d1", 120, 100)]
-        },
-        ("focus", "backfill_backlog"): {"backlog": {"focus": 2}},
-        ("all", "unallocated_share"): {"unallocated": {"USD": (Decimal(30), Decimal(100))}},
-        ("all", "alert_delivery_success"): {"alerts_attempted": 3, "alerts_delivered": 2},
-        ("all", "mart_latency_hours"): {
-            "mart_loads": [ph.DayEvent(d, end_of(d) + timedelta(hours=20)) for d in DAYS]
-        },
-    }
-    for expected, change in cases.items():
+    missing_column = "focus/x.csv: missing mandatory FOCUS column(s) BilledCost"
+    cases = [
+        (("all", "duplicate_line_rate"), {"duplicate_rows": {DAYS[1]: 10}}),
+        (("all", "overlapping_deliveries"), {"overlapping_days": [DAYS[4]]}),
+        (("focus", "schema_failures"), {"failures": [ph.Failure("focus", missing_column, NOW)]}),
+        (
+            ("focus", "silent_zero_loads"),
+            {"row_count_mismatches": [ph.RowCountMismatch("focus", "d1", 120, 100)]},
+        ),
+        # Delivered, then a later load of the same day that wrote nothing.
+        (
+            ("focus", "silent_zero_loads"),
+            {
+                "raw_loads": {
+                    "focus": [
+                        *clean().raw_loads["focus"],
+                        ph.DayEvent(DAYS[2], NOW - timedelta(hours=1), 0),
+                    ]
+                }
+            },
+        ),
+        (("focus", "backfill_backlog"), {"backlog": {"focus": 2}}),
+        (("all", "unallocated_share"), {"unallocated": {"USD": (Decimal(30), Decimal(100))}}),
+        (("all", "alert_delivery_success"), {"alerts_attempted": 3, "alerts_delivered": 2}),
+        (
+            ("all", "mart_latency_hours"),
+            {"mart_loads": [ph.DayEvent(d, end_of(d) + timedelta(hours=20)) for d in DAYS]},
+        ),
+    ]
+    for expected, change in cases:
         assert breached(replace(clean(), **change)) == {expected}, expected
 
 

@@ -53,7 +53,8 @@ def delivered(instance, source: str, day: date, created: datetime, delivery: str
                 "stream": f"{source}/acme/costs",
                 "completeness": "complete",
                 "created_at": created.isoformat(),
-                "days_requested": dg.MetadataValue.json([day.isoformat()]),
+                "days_requested": 1,
+                "requested_days": dg.MetadataValue.json([day.isoformat()]),
             },
         ),
         created + timedelta(minutes=1),
@@ -113,8 +114,8 @@ def rules() -> Rules:
     return load_rules(None)
 
 
-def tick(instance, rules, cursor=None, now=NOW):
-    result = health_tick(instance, rules, cursor, now, FIRST_DAY)
+def tick(instance, rules, cursor=None, now=NOW, first_day=FIRST_DAY):
+    result = health_tick(instance, rules, cursor, now, first_day)
     checks = {
         e.check_name: e for e in result.asset_events if isinstance(e, dg.AssetCheckEvaluation)
     }
@@ -259,3 +260,21 @@ def test_each_fault_trips_its_slo_on_the_next_tick(instance, rules, tmp_path):
             del os.environ["DEAD_HOOK"]
 
     assert "alert_delivery_success" in after(dead_target)
+
+
+def test_a_real_duplicate_delivery_trips_duplicates_and_overlaps(instance, rules, tmp_path):
+    """The same FOCUS export copied into a second dataset folder, loaded for real: the blocking
+    no_duplicate_charges check stops it, and the next tick counts both signs."""
+    from finops_assets_tests.finance.test_reconciliation_sources import deliver_acme_twice
+
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    deliver_acme_twice(landing)
+    pipeline = Pipeline(landing, str(tmp_path / "warehouse.duckdb"), instance)
+    assert not pipeline.materialize("2024-03-05", "2024-03-06").success
+    now = datetime(2024, 3, 8, 12, tzinfo=UTC)
+    _, checks = tick(instance, rules, now=now, first_day=date(2024, 1, 1))
+    assert {"duplicate_line_rate", "overlapping_deliveries"} <= failing(checks)
+    rate = checks["slo_duplicate_line_rate"]
+    assert "10 of 10 rows" in rate.description  # every row of the two days has its twin
+    assert "2024-03-05, 2024-03-06" in checks["slo_overlapping_deliveries"].description

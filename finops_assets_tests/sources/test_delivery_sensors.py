@@ -235,6 +235,8 @@ def test_days_marked_incomplete_wait_and_are_refused_by_the_load(landing, pipeli
     first = tick(scan_focus, landing)
     aws = observed(first, "20250208T060000Z-status")
     assert (aws["days_requested"].value, aws["days_incomplete"].value) == (29, 2)
+    # The requested days themselves, for ops/pipeline_health (January without 30 and 31).
+    assert aws["requested_days"].value == [f"2025-01-{d:02d}" for d in range(1, 30)]
     assert "x_DatasetCompletionStatus is Incomplete" in aws["detail"].value
     # A manual backfill of an incomplete day fails and keeps the previous data.
     shutil.copytree(landing, pipeline.landing, dirs_exist_ok=True)

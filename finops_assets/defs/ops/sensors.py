@@ -118,8 +118,8 @@ def gather(instance: dg.DagsterInstance, rules: Rules, now: datetime, first_day:
         ).records
         for record in observations:
             meta = record.asset_observation.metadata
-            requested = meta.get("days_requested")
-            if requested is None:
+            requested = meta.get("requested_days")
+            if requested is None or not isinstance(requested.value, list):
                 continue
             deliveries.append(
                 ph.DeliverySeen(

@@ -114,6 +114,8 @@ def evaluate(
                 "days_covered": dg.MetadataValue.int(s["days_covered"]),
                 "days_incomplete": dg.MetadataValue.int(s["days_incomplete"]),
                 "days_requested": dg.MetadataValue.int(len(s["days_requested"])),
+                # The days themselves (ops/pipeline_health: when each day was first delivered).
+                "requested_days": dg.MetadataValue.json(s["days_requested"]),
                 "location": dg.MetadataValue.text(s["where"]),
             },
         )
