@@ -34,7 +34,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Literal
 
@@ -174,20 +174,14 @@ def _source_slis(signals: Signals, slos: SloRules, source: str, span) -> list[Sl
     delivered = _first_delivered(signals, source, span)
     loaded = _first_loads(signals.raw_loads.get(source, ()), span)
     sla = timedelta(hours=signals.sla_hours[source])
-    due = [
-        d
-        for d in (span[0] + timedelta(days=i) for i in range((span[1] - span[0]).days + 1))
-        if datetime.combine(d + timedelta(days=1), datetime.min.time(), signals.now.tzinfo) + sla
-        <= signals.now
-    ]
+
+    def deadline(day: date) -> datetime:  # the day's end (UTC) plus the source's SLA
+        return datetime.combine(day + timedelta(days=1), datetime.min.time(), UTC) + sla
+
+    days = (span[0] + timedelta(days=i) for i in range((span[1] - span[0]).days + 1))
+    due = [d for d in days if deadline(d) <= signals.now]
     monitored = bool(delivered or loaded)
-    on_time = [
-        d
-        for d in due
-        if d in delivered
-        and delivered[d]
-        <= datetime.combine(d + timedelta(days=1), datetime.min.time(), signals.now.tzinfo) + sla
-    ]
+    on_time = [d for d in due if d in delivered and delivered[d] <= deadline(d)]
     late = sorted(set(due) - set(on_time))
     rate = len(on_time) / len(due) if (due and monitored) else None
     latencies = {d: loaded[d] - delivered[d] for d in loaded if d in delivered}

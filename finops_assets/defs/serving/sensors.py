@@ -18,6 +18,7 @@ from finops_assets.contracts.checks import WAREHOUSE_POOL
 from finops_assets.defs.context import DefsContext
 from finops_assets.lib import pg_publish as pg
 from finops_assets.lib import serving
+from finops_assets.lib import warehouse as wh
 from finops_assets.resources.warehouse import Warehouse
 
 PUBLISH_JOB = "publish_serving"
@@ -94,7 +95,8 @@ def build(ctx: DefsContext) -> dg.Definitions:
                     table_days = days or [
                         d
                         for (d,) in con.execute(
-                            f"SELECT DISTINCT charge_date FROM {table.table} ORDER BY 1"
+                            f"SELECT DISTINCT charge_date FROM {wh.qualified(table.table)} "
+                            "ORDER BY 1"
                         ).fetchall()
                     ]
                     try:
