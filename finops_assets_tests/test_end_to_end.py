@@ -245,9 +245,12 @@ def restate_focus(landing: Path, day: date) -> float:
     returns the new Σ BilledCost of that day in USD."""
     month = landing / "focus/aws/aws-focus" / f"billing_period={day:%Y-%m}"
     newest = sorted(p for p in month.iterdir() if p.is_dir())[-1]
-    target = newest.parent / "29991231T000000Z-restated"
-    shutil.copytree(newest, target)
-    (part,) = target.glob("*.parquet")
+    # Written beside the landing zone and renamed into it whole, the way a provider's delivery
+    # becomes visible complete (a sensor tick never sees the copy half made).
+    staged = landing.parent / "restating" / "29991231T000000Z-restated"
+    shutil.copytree(newest, staged)
+    target = newest.parent / staged.name
+    (part,) = staged.glob("*.parquet")
     table = pq.read_table(part)
     on_day = pc.equal(pc.cast(pc.cast(table["ChargePeriodStart"], "timestamp[s]"), "date32"), day)
     for column in ("BilledCost", "EffectiveCost", "ListCost", "ContractedCost"):
@@ -257,11 +260,12 @@ def restate_focus(landing: Path, day: date) -> float:
             table.column_names.index(column), column, doubled.cast(values.type)
         )
     pq.write_table(table, part)
-    manifest = json.loads((target / "manifest.json").read_text())
+    manifest = json.loads((staged / "manifest.json").read_text())
     # Newer than the delivery it restates (the sample dates its deliveries after the month).
     created = datetime.fromisoformat(manifest["createdAt"].replace("Z", "+00:00"))
     manifest.update(deliveryId=target.name, createdAt=(created + timedelta(days=1)).isoformat())
-    (target / "manifest.json").write_text(json.dumps(manifest))
+    (staged / "manifest.json").write_text(json.dumps(manifest))
+    staged.rename(target)
     usd = pc.equal(table["BillingCurrency"], "USD")
     return float(pc.sum(pc.filter(table["BilledCost"], pc.and_(on_day, usd))).as_py() or 0)
 
@@ -333,7 +337,29 @@ def test_deliveries_flow_to_rollups_restatements_propagate_and_late_sources_aler
     )
 
     # A restated month: the provider doubles one day's cost; that day is replaced downstream.
+    # First every landed day through to the rollup: "yesterday is in the mart and nothing is in
+    # flight" also holds in the gap between one sensor tick's runs and the next (the landed window
+    # spans two billing months on the first days of a month, so the days come in several runs).
     day = start + timedelta(days=3)
+    landed_days = {(start + timedelta(days=k)).isoformat() for k in range((today - start).days)}
+    usd_of_day = (
+        "SELECT (SELECT sum(billed_cost) FROM mart.daily_cost_by_team WHERE charge_date = $1 "
+        "AND BillingCurrency = 'USD'), (SELECT sum(BilledCost) FROM core.cost_facts "
+        "WHERE charge_date = $1 AND BillingCurrency = 'USD')"
+    )
+
+    def every_day_through_the_rollup() -> bool:
+        if runs_in_flight(instance) or not landed_days <= materialized_days(
+            instance, "mart/daily_cost_by_team"
+        ):
+            return False
+        mart_usd, facts_usd = query(env["warehouse"], usd_of_day, [day])[0]
+        return mart_usd is not None and abs(float(mart_usd) - float(facts_usd or 0)) < 0.005
+
+    wait_for("every landed day in the rollup", every_day_through_the_rollup, 600, log)
+    print(
+        f"landing -> every landed day in mart/daily_cost_by_team: {time.monotonic() - landed:.0f} s"
+    )
     before = newest_materialization(instance, "mart/daily_cost_by_team", day.isoformat())
     old = query(
         env["warehouse"],
