@@ -167,8 +167,10 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Copies the facts, marts, insights and finance tables to the serving zone "
             "(FINOPS_SERVING_DIR, default data/serving/: one Parquet file per table and day, "
-            "and the views-only catalog data/serving.duckdb). The daemon does this after every "
-            "successful run; run it by hand once after upgrading, or without a daemon."
+            "and the read-only DuckDB snapshot data/serving.duckdb), then to the bucket "
+            "FINOPS_SERVING_URL and the PostgreSQL marts FINOPS_PUBLISH_URL when they are set. "
+            "The daemon does this after every successful run; run it by hand once after "
+            "upgrading, or without a daemon."
         ),
     )
     publish.add_argument(
@@ -190,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _publish(args: argparse.Namespace) -> int:
-    from finops_assets.lib import serving
+    from finops_assets.lib import publishing, serving
     from finops_assets.lib import warehouse as wh
     from finops_assets.settings import Settings
 
@@ -198,14 +200,20 @@ def _publish(args: argparse.Namespace) -> int:
     if not Path(settings.warehouse).exists():
         raise ValueError(f"no warehouse at {settings.warehouse}; set FINOPS_WAREHOUSE")
     with wh.connect(str(Path(settings.warehouse).absolute())) as con:
-        done = serving.publish(
-            con,
-            settings.serving_path.absolute(),
-            schemas=args.schemas or serving.SERVED_SCHEMAS,
-            days=args.days,
-        )
-    for table in done:
-        print(f"{table.table}: {table.rows:,} rows, {table.days_written} file(s) written")
+        try:
+            publishing.publish_all(
+                con,
+                settings.serving_path.absolute(),
+                schemas=args.schemas or serving.SERVED_SCHEMAS,
+                days=args.days,
+                serving_url=settings.serving_url,
+                publish_url=settings.publish_url,
+                log=print,
+            )
+        except publishing.TargetError as error:
+            print(f"snapshot: {serving.snapshot_path(settings.serving_path.absolute())}")
+            print(f"error: {error}", file=sys.stderr)
+            return 1
     print(f"snapshot: {serving.snapshot_path(settings.serving_path.absolute())}")
     return 0
 

@@ -71,6 +71,21 @@ def parse_landing_url(url: str, env_var: str = "FINOPS_LANDING_URL") -> LandingL
     return LandingLocation(scheme, bucket, prefix)
 
 
+def parse_serving_url(url: str, env_var: str = "FINOPS_SERVING_URL") -> LandingLocation:
+    """The bucket the serving zone is copied to: the landing URL rules, buckets only."""
+    try:
+        location = parse_landing_url(url, env_var)
+    except SettingsError as error:
+        buckets = "s3://bucket[/prefix] or gs://bucket[/prefix]"
+        raise SettingsError(str(error).replace(LANDING_URL_FORMS, buckets)) from None
+    if location.scheme == "file":
+        raise SettingsError(
+            f"{env_var}={url!r}: use s3://bucket/prefix or gs://bucket/prefix (the local "
+            "serving zone is FINOPS_SERVING_DIR)"
+        )
+    return location
+
+
 @dataclass(frozen=True)
 class Settings:
     landing_url: str = DEFAULT_LANDING_URL
@@ -84,10 +99,13 @@ class Settings:
     # the warehouse file (data/closed, data/reports).
     closed_dir: str | None = None
     # The serving zone readers query (lib/serving.py): FINOPS_SERVING_DIR, else beside the
-    # warehouse file (data/serving/ and its catalog data/serving.duckdb).
+    # warehouse file (data/serving/ and its snapshot data/serving.duckdb).
     serving_dir: str | None = None
     # FINOPS_PUBLISH_URL: postgresql://... to replicate the marts into (lib/pg_publish.py).
     publish_url: str | None = None
+    # FINOPS_SERVING_URL: s3://bucket/prefix or gs://bucket/prefix the serving zone is also
+    # copied to after each publish (lib/serving_mirror.py).
+    serving_url: str | None = None
 
     @property
     def serving_path(self) -> Path:
@@ -114,6 +132,7 @@ class Settings:
             closed_dir=env.get("FINOPS_CLOSED_DIR") or None,
             serving_dir=env.get("FINOPS_SERVING_DIR") or None,
             publish_url=env.get("FINOPS_PUBLISH_URL") or None,
+            serving_url=env.get("FINOPS_SERVING_URL") or None,
             landing_routes=tuple(
                 (root, env[var]) for root, var in LANDING_ROUTE_ENV_VARS.items() if env.get(var)
             ),
@@ -136,6 +155,8 @@ class Settings:
                 "FINOPS_PUBLISH_URL must be a postgresql://user:password@host:port/database URL"
             )
         parse_landing_url(settings.landing_url)
+        if settings.serving_url:
+            parse_serving_url(settings.serving_url)
         for root, url in settings.landing_routes:
             parse_landing_url(url, LANDING_ROUTE_ENV_VARS[root])
         return settings

@@ -19,6 +19,7 @@ import dagster as dg
 import psycopg2
 import yaml
 
+from finops_assets.settings import Settings
 from finops_assets_tests.servers import postgres_url_fixture  # noqa: F401 - the fixture
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,6 +43,9 @@ def test_the_helm_values_name_what_the_code_reads():
     assert importlib.import_module(module).defs  # the code location loads
     env = {e["name"]: e["value"] for e in deployment["env"]}
     assert set(env) <= settings_env_vars(), set(env) - settings_env_vars()
+    # Every value is one the settings accept (a bucket for the serving zone, a date, ...).
+    settings = Settings.from_env(env)
+    assert settings.serving_url and settings.serving_url.startswith(("s3://", "gs://"))
     # The warehouse (and the serving zone, closed months and reports beside it) is on the volume.
     mounts = {m["mountPath"] for m in deployment["volumeMounts"]}
     assert str(Path(env["FINOPS_WAREHOUSE"]).parent) in mounts

@@ -1,4 +1,4 @@
-"""lib/serving on a small hand-made warehouse: one file per day, whole-table files, the views-only
+"""lib/serving on a small hand-made warehouse: one file per day, whole-table files, the read-only
 DuckDB snapshot, removed days, schema growth, and a held snapshot that stays as it was opened."""
 
 from datetime import date

@@ -4,7 +4,8 @@
 blocking check publishes nothing, so readers keep the last good data) and requests one
 ``publish_serving`` run for the schemas and days that run materialized. That run takes the
 warehouse pool slot like any writer, reads the warehouse and rewrites only the serving files of
-those days (``lib/serving.py``). Readers of ``data/serving/`` and ``data/serving.duckdb`` never
+those days (``lib/serving.py``), then the bucket copy of the zone (FINOPS_SERVING_URL) and the
+PostgreSQL marts (FINOPS_PUBLISH_URL) when configured (``lib/publishing.py``). Readers of ``data/serving/`` and ``data/serving.duckdb`` never
 touch the warehouse file, so nothing they hold can make a pipeline run fail.
 """
 
@@ -16,9 +17,7 @@ from pydantic import Field
 
 from finops_assets.contracts.checks import WAREHOUSE_POOL
 from finops_assets.defs.context import DefsContext
-from finops_assets.lib import pg_publish as pg
-from finops_assets.lib import serving
-from finops_assets.lib import warehouse as wh
+from finops_assets.lib import publishing, serving
 from finops_assets.resources.warehouse import Warehouse
 
 PUBLISH_JOB = "publish_serving"
@@ -71,6 +70,7 @@ def publish_request(records: list, run_id: str) -> dg.RunRequest | dg.SkipReason
 def build(ctx: DefsContext) -> dg.Definitions:
     serving_dir = ctx.settings.serving_path
     publish_url = ctx.settings.publish_url
+    serving_url = ctx.settings.serving_url
 
     @dg.op(name=PUBLISH_OP, pool=WAREHOUSE_POOL)
     def publish_serving(
@@ -84,37 +84,28 @@ def build(ctx: DefsContext) -> dg.Definitions:
                 f"{', '.join(serving.SERVED_SCHEMAS)}"
             )
         days = [date.fromisoformat(d) for d in config.days] or None
-        replicated: list = []
         with warehouse.get_connection() as con:
-            done = serving.publish(con, serving_dir.absolute(), schemas=config.schemas, days=days)
-            if publish_url:
-                targets = [
-                    t for t in done if t.daily and t.table.split(".")[0] in pg.PUBLISHED_SCHEMAS
-                ]
-                for table in targets:
-                    table_days = days or [
-                        d
-                        for (d,) in con.execute(
-                            f"SELECT DISTINCT charge_date FROM {wh.qualified(table.table)} "
-                            "ORDER BY 1"
-                        ).fetchall()
-                    ]
-                    try:
-                        replicated += pg.publish_days(con, publish_url, table.table, table_days)
-                    except pg.PublishError as error:
-                        raise dg.Failure(
-                            f"PostgreSQL publish failed: {error}",
-                            metadata={"days_published_before_the_error": len(replicated)},
-                        ) from None
-                context.log.info(
-                    f"PostgreSQL {pg.describe_url(publish_url)}: {len(replicated)} table-day(s), "
-                    f"{sum(r.rows for r in replicated):,} rows"
+            try:
+                summary = publishing.publish_all(
+                    con,
+                    serving_dir.absolute(),
+                    schemas=config.schemas,
+                    days=days,
+                    serving_url=serving_url,
+                    publish_url=publish_url,
+                    log=context.log.info,
                 )
-        for table in done:
-            context.log.info(
-                f"{table.table}: {table.rows:,} rows, {table.days_written} file(s) written"
-                + (f", {table.days_removed} removed" if table.days_removed else "")
-            )
+            except publishing.TargetError as error:
+                raise dg.Failure(
+                    f"{error} The local serving zone {serving_dir.absolute()} is published.",
+                    metadata={
+                        "tables": dg.MetadataValue.int(len(error.summary.tables)),
+                        "postgres_table_days_before_the_error": dg.MetadataValue.int(
+                            len(error.summary.replicated)
+                        ),
+                    },
+                ) from None
+        done, mirrored = summary.tables, summary.mirrored
         context.add_output_metadata(
             {
                 "serving_dir": dg.MetadataValue.path(str(serving_dir.absolute())),
@@ -124,7 +115,17 @@ def build(ctx: DefsContext) -> dg.Definitions:
                 "tables": dg.MetadataValue.int(len(done)),
                 "files_written": dg.MetadataValue.int(sum(t.days_written for t in done)),
                 "rows": dg.MetadataValue.int(sum(t.rows for t in done)),
-                "postgres_table_days": dg.MetadataValue.int(len(replicated)),
+                "postgres_table_days": dg.MetadataValue.int(len(summary.replicated)),
+                **(
+                    {
+                        "serving_url": dg.MetadataValue.url(mirrored.url),
+                        "objects_uploaded": dg.MetadataValue.int(mirrored.uploaded),
+                        "bytes_uploaded": dg.MetadataValue.int(mirrored.bytes_uploaded),
+                        "objects_deleted": dg.MetadataValue.int(mirrored.deleted),
+                    }
+                    if mirrored
+                    else {}
+                ),
             }
         )
 
@@ -132,7 +133,8 @@ def build(ctx: DefsContext) -> dg.Definitions:
         name=PUBLISH_JOB,
         description=(
             "Publish the facts, marts, insights and finance tables to the serving zone "
-            "(data/serving/ Parquet and the data/serving.duckdb catalog) for readers."
+            "(data/serving/ Parquet and the data/serving.duckdb snapshot, then FINOPS_SERVING_URL and "
+            "FINOPS_PUBLISH_URL when set) for readers."
         ),
         tags={"finops/kind": "publish"},
     )
