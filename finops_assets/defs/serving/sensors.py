@@ -5,8 +5,9 @@ blocking check publishes nothing, so readers keep the last good data) and reques
 ``publish_serving`` run for the schemas and days that run materialized. That run takes the
 warehouse pool slot like any writer, reads the warehouse and rewrites only the serving files of
 those days (``lib/serving.py``), then the bucket copy of the zone (FINOPS_SERVING_URL) and the
-PostgreSQL marts (FINOPS_PUBLISH_URL) when configured (``lib/publishing.py``). Readers of ``data/serving/`` and ``data/serving.duckdb`` never
-touch the warehouse file, so nothing they hold can make a pipeline run fail.
+PostgreSQL marts (FINOPS_PUBLISH_URL) when configured (``lib/publishing.py``). Readers of
+``data/serving/`` and ``data/serving.duckdb`` never touch the warehouse file, so nothing they
+hold can make a pipeline run fail.
 """
 
 import contextlib
@@ -118,7 +119,7 @@ def build(ctx: DefsContext) -> dg.Definitions:
                 "postgres_table_days": dg.MetadataValue.int(len(summary.replicated)),
                 **(
                     {
-                        "serving_url": dg.MetadataValue.url(mirrored.url),
+                        "serving_url": dg.MetadataValue.text(mirrored.url),
                         "objects_uploaded": dg.MetadataValue.int(mirrored.uploaded),
                         "bytes_uploaded": dg.MetadataValue.int(mirrored.bytes_uploaded),
                         "objects_deleted": dg.MetadataValue.int(mirrored.deleted),
@@ -133,8 +134,8 @@ def build(ctx: DefsContext) -> dg.Definitions:
         name=PUBLISH_JOB,
         description=(
             "Publish the facts, marts, insights and finance tables to the serving zone "
-            "(data/serving/ Parquet and the data/serving.duckdb snapshot, then FINOPS_SERVING_URL and "
-            "FINOPS_PUBLISH_URL when set) for readers."
+            "(data/serving/ Parquet and the data/serving.duckdb snapshot, then "
+            "FINOPS_SERVING_URL and FINOPS_PUBLISH_URL when set) for readers."
         ),
         tags={"finops/kind": "publish"},
     )
