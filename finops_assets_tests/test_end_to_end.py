@@ -208,6 +208,10 @@ def dagster_dev(tmp_path, postgres_url, monkeypatch) -> Iterator[dict]:
             stdout=log.open("w"),
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            # Dagster maps SIGTERM to whatever SIGINT does, and a job started with `&` by a
+            # non-interactive shell (a CI runner) inherits SIGINT ignored: the webserver then
+            # ignores the SIGTERM below and teardown waited out the 60 s before SIGKILL.
+            preexec_fn=_interrupts_as_default,
         )
         try:
             yield {
@@ -224,12 +228,18 @@ def dagster_dev(tmp_path, postgres_url, monkeypatch) -> Iterator[dict]:
                 "tmp": tmp_path,
             }
         finally:
+            stopping = time.monotonic()
             os.killpg(process.pid, signal.SIGTERM)
             try:
                 process.wait(timeout=60)
+                print(f"dagster dev stopped in {time.monotonic() - stopping:.1f} s")
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+
+
+def _interrupts_as_default() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def generate(out: Path, start: date, days: int, sources: str, seed: int) -> None:
