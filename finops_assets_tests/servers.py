@@ -117,16 +117,17 @@ def _server_process(
 
 
 @contextlib.contextmanager
-def moto_s3_server(*, enforce_auth: bool = False) -> Iterator[str]:
+def moto_s3_server(*, enforce_auth: bool = False, setup_actions: int = 0) -> Iterator[str]:
     """moto in server mode (its own Python process) on 127.0.0.1; yields the endpoint URL for
     AWS_ENDPOINT_URL. A separate process keeps moto's botocore hooks out of the code under test.
-    With ``enforce_auth`` moto checks credentials like AWS does (any key it did not issue is
-    refused), to see how access errors reach the user."""
+    With ``enforce_auth`` moto checks credentials and IAM policies like AWS does (any key it did
+    not issue is refused), to see how access errors reach the user; the first ``setup_actions``
+    requests go through unchecked (to create the bucket, an IAM user, its policy and key)."""
     with _server_process(
         "moto-s3",
         lambda port: [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)],
         "/moto-api/",
-        {"INITIAL_NO_AUTH_ACTION_COUNT": "0"} if enforce_auth else None,
+        {"INITIAL_NO_AUTH_ACTION_COUNT": str(setup_actions)} if enforce_auth else None,
     ) as url:
         yield url
 

@@ -154,12 +154,20 @@ def bucket_for(url: str) -> Bucket:
 
 
 def _sdk_errors() -> tuple[type[BaseException], ...]:
+    from boto3.exceptions import Boto3Error  # S3UploadFailedError from upload_file
     from botocore.exceptions import BotoCoreError, ClientError
     from google.api_core.exceptions import GoogleAPIError
     from google.auth.exceptions import GoogleAuthError
     from requests.exceptions import RequestException
 
-    return (BotoCoreError, ClientError, GoogleAPIError, GoogleAuthError, RequestException)
+    return (
+        Boto3Error,
+        BotoCoreError,
+        ClientError,
+        GoogleAPIError,
+        GoogleAuthError,
+        RequestException,
+    )
 
 
 @contextlib.contextmanager
@@ -219,7 +227,7 @@ def mirror(serving_dir: Path, bucket: Bucket) -> MirrorResult:
     signatures = {key: _signature(path) for key, path in files.items()}
     wanted = sorted(
         (k for k in files if k not in remote or state.get(k) != signatures[k]),
-        key=lambda k: k == SNAPSHOT_KEY,  # the snapshot last, once its days' files are in
+        key=lambda k: (k == SNAPSHOT_KEY, k),  # the snapshot last, once its days' files are in
     )
     done = {k: v for k, v in state.items() if k in files and k in remote and k not in wanted}
     uploaded_bytes = 0

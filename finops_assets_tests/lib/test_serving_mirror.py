@@ -4,9 +4,11 @@ nothing, a changed day uploads that day and the snapshot, a removed day is delet
 platform did not write stay, and an upload that failed is made by the next publish."""
 
 import io
+import json
 from datetime import date
 from decimal import Decimal
 
+import boto3
 import dagster as dg
 import duckdb
 import pyarrow.parquet as pq
@@ -24,7 +26,9 @@ from finops_assets_tests.servers import (  # noqa: F401 - registers the pytest f
     gcs_client,
     moto_s3_endpoint_fixture,
     moto_s3_fixture,
+    moto_s3_server,
     s3_client,
+    s3_test_environ,
     unique_bucket_name,
 )
 
@@ -215,3 +219,47 @@ def test_the_daemons_publish_op_mirrors_and_fails_naming_the_bucket(tmp_path, mo
         assert metadata["serving_url"].value == f"s3://{name}/zone"
         assert metadata["objects_uploaded"].value == 5
         assert view.objects() == sorted([*DAY_FILES, "serving.duckdb"])
+
+
+def test_an_upload_the_bucket_refuses_names_the_object_and_the_fix(tmp_path, monkeypatch):
+    """A real refusal: moto enforcing IAM, credentials allowed to list the bucket, not to write."""
+    name = unique_bucket_name("serving")
+    with moto_s3_server(enforce_auth=True, setup_actions=4) as endpoint:
+        s3_client(endpoint).create_bucket(Bucket=name)
+        iam = boto3.session.Session().client(
+            "iam",
+            endpoint_url=endpoint,
+            aws_access_key_id="setup",
+            aws_secret_access_key="setup",
+            region_name="us-east-1",
+        )
+        iam.create_user(UserName="reader")
+        iam.put_user_policy(
+            UserName="reader",
+            PolicyName="list-only",
+            PolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [{"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "*"}],
+                }
+            ),
+        )
+        key = iam.create_access_key(UserName="reader")["AccessKey"]
+        for variable, value in s3_test_environ(endpoint).items():
+            if value is None:
+                monkeypatch.delenv(variable, raising=False)
+            else:
+                monkeypatch.setenv(variable, value)
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
+        con = warehouse(tmp_path / "warehouse.duckdb")
+        root = tmp_path / "serving"
+        with pytest.raises(publishing.TargetError) as failed:
+            publish(con, root, f"s3://{name}/zone")
+    message = str(failed.value)
+    assert f"s3://{name}/zone: could not upload core/cost_facts/" in message
+    assert "AccessDenied" in message and "FINOPS_SERVING_URL" in message
+    assert "the next publish uploads what is missing" in message
+    assert key["SecretAccessKey"] not in message
+    assert (root / DAY_FILES[0]).exists()
+    assert json.loads((root / serving_mirror.STATE_FILE).read_text())["uploaded"] == {}
