@@ -210,11 +210,14 @@ def _publish(args: argparse.Namespace) -> int:
                 publish_url=settings.publish_url,
                 log=print,
             )
-        except publishing.TargetError as error:
-            print(f"snapshot: {serving.snapshot_path(settings.serving_path.absolute())}")
-            print(f"error: {error}", file=sys.stderr)
-            return 1
+        except publishing.TargetError as error:  # the local zone is published all the same
+            failed: publishing.TargetError | None = error
+        else:
+            failed = None
     print(f"snapshot: {serving.snapshot_path(settings.serving_path.absolute())}")
+    if failed is not None:
+        print(f"error: {failed}", file=sys.stderr)
+        return 1
     return 0
 
 

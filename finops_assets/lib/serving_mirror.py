@@ -182,13 +182,13 @@ def _described(url: str, doing: str) -> Iterator[None]:
 
 
 def local_files(serving_dir: Path) -> dict[str, Path]:
-    """Every published file of the local zone, by bucket key (temporary files are skipped)."""
-    files = {
-        path.relative_to(serving_dir).as_posix(): path
-        for path in serving_dir.glob("*/*/**/*.parquet")
-        if not path.name.startswith(".")
-    }
-    files = {k: p for k, p in files.items() if _OWNED.fullmatch(k)}
+    """Every published file of the local zone, by bucket key (temporary files, whose names do
+    not end in .parquet, and anything else are not published names)."""
+    files = {}
+    for path in serving_dir.glob("*/*/**/*.parquet"):
+        key = path.relative_to(serving_dir).as_posix()
+        if _OWNED.fullmatch(key):
+            files[key] = path
     snapshot = snapshot_path(serving_dir)
     if snapshot.exists():
         files[SNAPSHOT_KEY] = snapshot
